@@ -1,0 +1,784 @@
+"""Face segmentation with a convolutional encoder-decoder (TensorFlow 2).
+
+Reads top-down: the Model (a stack of Layer objects mirrored into a decoder), the Dataset
+(LFW part-label faces, person-disjoint splits, tf.data batches), then training and evaluation.
+Run `python convolutional_autoencoder.py --help`.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from conv2d import Conv2d
+from imgaug_config import augment_batch
+from max_pool_2d import MaxPool2d
+from metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
+from plots import examples_figure, figure_to_array, plt
+
+# The reference architecture: three modules of conv stride 2, conv stride 1, max pool 2.
+REFERENCE_DESCRIPTION = "C7,64,2C7,64,1M2C7,64,2C7,64,1M2C7,64,2C7,64,1M2"
+
+_TOKEN = re.compile(r"C(\d+),(\d+),(\d+)|M(\d+)")
+
+
+def layers_from_description(text, skip_connections=True):
+    """Layers for a description such as `C7,64,2C7,64,1M2`; skip links on every pool but the last layer."""
+    layers, position = [], 0
+    for match in _TOKEN.finditer(text):
+        if match.start() != position:
+            break
+        position = match.end()
+        if match.group(4):
+            layers.append(MaxPool2d(int(match.group(4)), name=f"pool{len(layers)}"))
+        else:
+            kernel, channels, stride = (int(g) for g in match.groups()[:3])
+            layers.append(Conv2d(kernel, stride, channels, name=f"conv{len(layers)}"))
+    if position != len(text) or not layers:
+        raise ValueError(
+            f"cannot read architecture description {text!r} at character {position}: "
+            "write layers as C<kernel>,<channels>,<stride> or M<pool size>, e.g. C7,64,2C7,64,1M2")
+    for layer in layers[:-1]:
+        if isinstance(layer, MaxPool2d):
+            layer.skip_connection = skip_connections
+    return layers
+
+
+class Model(tf.Module):
+    """Encoder of Layer objects; the decoder is each layer's mirror, in reverse order.
+
+    Calling the model on float32 images [N, H, W, 1] in [0, 1] returns per-pixel probabilities
+    [N, H, W, num_classes] (sigmoid for one class, softmax otherwise). `training` selects batch
+    statistics (and updates the moving averages) or the moving averages. `compute_dtype` bfloat16 runs
+    the convolutions in bf16 while variables, batch-norm statistics and outputs stay float32.
+    When `layers` is given, its MaxPool2d objects keep their own skip_connection flags.
+    """
+
+    def __init__(self, layers=None, per_image_standardization=True, batch_norm=True,
+                 skip_connections=True, tied_weights=True, num_classes=1, compute_dtype="float32",
+                 name="model"):
+        super().__init__(name=name)
+        self.layers = layers if layers is not None else layers_from_description(
+            REFERENCE_DESCRIPTION, skip_connections)
+        self.per_image_standardization = per_image_standardization
+        self.batch_norm = batch_norm
+        self.skip_connections = skip_connections
+        self.tied_weights = tied_weights
+        self.num_classes = num_classes
+        self.compute_dtype = tf.dtypes.as_dtype(compute_dtype)
+        channels = 1
+        with self.name_scope:
+            for i, layer in enumerate(self.layers):
+                mirror_channels = num_classes if i == 0 and num_classes > 1 else channels
+                channels = layer.build(channels, mirror_channels, tied_weights, batch_norm)
+        self.divisor = 1
+        for layer in self.layers:
+            self.divisor *= layer.shrink
+
+    @classmethod
+    def from_description(cls, text, **switches):
+        """Build any stack written in the description grammar; switches as for Model()."""
+        layers = layers_from_description(text, switches.get("skip_connections", True))
+        return cls(layers, **switches)
+
+    @property
+    def description(self):
+        return "".join(layer.description for layer in self.layers)
+
+    @property
+    def config(self):
+        """Everything needed to rebuild this architecture (not its weights)."""
+        return {"description": self.description,
+                "per_image_standardization": self.per_image_standardization,
+                "batch_norm": self.batch_norm,
+                "skip_connections": self.skip_connections,
+                "tied_weights": self.tied_weights,
+                "num_classes": self.num_classes}
+
+    @classmethod
+    def from_config(cls, config, compute_dtype="float32"):
+        config = dict(config)
+        return cls.from_description(config.pop("description"), compute_dtype=compute_dtype, **config)
+
+    def save_config(self, path):
+        with open(path, "w") as f:
+            json.dump(self.config, f, indent=2)
+
+    @classmethod
+    def load_config(cls, path, compute_dtype="float32"):
+        with open(path) as f:
+            return cls.from_config(json.load(f), compute_dtype)
+
+    def check_size(self, height, width):
+        """Raise ValueError unless the stack can mirror a height x width input exactly."""
+        if height % self.divisor or width % self.divisor:
+            raise ValueError(
+                f"input size {height}x{width} cannot be mirrored exactly by {self.description}: "
+                f"height and width must be multiples of {self.divisor}")
+
+    def logits(self, images, training=False):
+        """Pre-activation output of the last decoder layer, float32 [N, H, W, num_classes]."""
+        images = tf.convert_to_tensor(images, tf.float32)
+        if images.shape.rank != 4 or images.shape[-1] != 1:
+            raise ValueError(f"expected grayscale images of shape [N, H, W, 1], got {images.shape}")
+        if images.shape[1] is not None and images.shape[2] is not None:
+            self.check_size(images.shape[1], images.shape[2])
+        if self.per_image_standardization:
+            images = tf.image.per_image_standardization(images)
+        x = tf.cast(images, self.compute_dtype)
+        trace = []
+        for layer in self.layers:
+            y = layer.forward(x, training)
+            trace.append((x, y))
+            x = y
+        for layer, (encoder_input, encoder_output) in zip(reversed(self.layers), reversed(trace)):
+            x = layer.mirror(x, encoder_input, encoder_output, training)
+        return tf.cast(x, tf.float32)
+
+    def __call__(self, images, training=False):
+        return probabilities(self.logits(images, training))
+
+
+def probabilities(logits):
+    """Sigmoid for one channel, softmax over channels otherwise."""
+    if logits.shape[-1] == 1:
+        return tf.sigmoid(logits)
+    return tf.nn.softmax(logits, axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+INPUTS, FACE_HAIR, FACE_ONLY = "inputs", "targets", "targets_face_only"
+TARGET_KINDS = ("face", "face_hair", "classes3")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm")
+SPLITS = ("train", "validation", "test")
+
+
+class DataError(Exception):
+    """A problem with the user's data, explained in one sentence."""
+
+
+def person_of(name):
+    """LFW person of a file stem: `George_W_Bush_0001` -> `George_W_Bush`."""
+    return re.sub(r"_\d+$", "", name)
+
+
+def split_by_person(names, seed, fractions=(0.7, 0.15)):
+    """Split sorted names into train / validation / test so that no person is in two splits.
+
+    Persons are shuffled with `seed`, then filled into train until it holds fractions[0] of the
+    images, then validation up to fractions[0] + fractions[1]; the rest is test.
+    """
+    by_person = {}
+    for name in sorted(names):
+        by_person.setdefault(person_of(name), []).append(name)
+    persons = sorted(by_person)
+    np.random.default_rng(seed).shuffle(persons)
+    bounds = np.cumsum(fractions) * len(names)
+    split, taken = {s: [] for s in SPLITS}, 0
+    for person in persons:
+        which = SPLITS[int(np.searchsorted(bounds, taken, side="right"))]
+        split[which].extend(by_person[person])
+        taken += len(by_person[person])
+    return {s: sorted(v) for s, v in split.items()}
+
+
+def _read_gray(path):
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise DataError(f"cannot read image {path}: replace or remove the file")
+    return image
+
+
+def _images_by_stem(folder):
+    if not folder.is_dir():
+        raise DataError(f"folder {folder} does not exist: prepare the data with "
+                        f"`python prepare_data.py` or point --data at a folder with inputs/ and targets")
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            files.setdefault(path.stem, path)
+    return files
+
+
+def load_folder(folder, target_kind="face", skip_bad=False, log=print):
+    """Read every input with its label map from `folder`.
+
+    Returns (names, images uint8 [N, H, W], labels uint8 [N, H, W]) with labels 0/1 for `face`
+    (face vs rest) and `face_hair` (face+hair vs background), and 0 background / 1 face / 2 hair
+    for `classes3`. Target images are thresholded at 127. Inputs without targets, targets without
+    inputs, unreadable images and size mismatches raise DataError naming the files, or with
+    `skip_bad` are listed through `log` and left out.
+    """
+    folder = Path(folder)
+    subfolders = {INPUTS: None, FACE_ONLY: None, FACE_HAIR: None}
+    needed = {"face": (INPUTS, FACE_ONLY), "face_hair": (INPUTS, FACE_HAIR),
+              "classes3": (INPUTS, FACE_ONLY, FACE_HAIR)}[target_kind]
+    for sub in needed:
+        subfolders[sub] = _images_by_stem(folder / sub)
+    stems = set.union(*(set(subfolders[s]) for s in needed))
+    problems = []
+    for stem in sorted(stems):
+        missing = [s for s in needed if stem not in subfolders[s]]
+        if missing:
+            problems.append(f"{stem} has no file in {', '.join(str(folder / s) for s in missing)}")
+    complete = sorted(s for s in stems if all(s in subfolders[sub] for sub in needed))
+    with ThreadPoolExecutor(8) as pool:
+        read = {sub: list(pool.map(_try_read, [subfolders[sub][s] for s in complete])) for sub in needed}
+    names, images, labels = [], [], []
+    for i, stem in enumerate(complete):
+        arrays = [read[sub][i] for sub in needed]
+        bad = [a for a in arrays if isinstance(a, str)]
+        if bad:
+            problems.extend(bad)
+            continue
+        if len({a.shape for a in arrays}) > 1:
+            problems.append(f"{stem}: input and targets differ in size "
+                            f"({', '.join('x'.join(map(str, a.shape)) for a in arrays)})")
+            continue
+        masks = [a > 127 for a in arrays[1:]]
+        if target_kind == "classes3":
+            face, face_hair = masks
+            label = np.where(face, 1, np.where(face_hair, 2, 0))
+        else:
+            label = masks[0]
+        names.append(stem)
+        images.append(arrays[0])
+        labels.append(label.astype(np.uint8))
+    if problems:
+        if not skip_bad:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            raise DataError(f"{folder}: {shown}. Fix or remove these files, or pass --skip-bad to leave them out")
+        for problem in problems:
+            log(f"skipped: {problem}")
+    if not names:
+        raise DataError(f"{folder} holds no usable input/target pairs: see data128_128/README.md for the layout")
+    if len({a.shape for a in images}) > 1:
+        raise DataError(f"{folder}: images have different sizes; prepare them at one size with prepare_data.py --size")
+    return names, np.stack(images), np.stack(labels)
+
+
+def _try_read(path):
+    try:
+        return _read_gray(path)
+    except DataError as error:
+        return str(error)
+
+
+class Dataset:
+    """LFW part-label faces (or any folder of the same layout) split by person, served by tf.data.
+
+    `include_hair` switches the target from face to face+hair; `three_classes` gives the label map
+    0 background / 1 face / 2 hair. The split is reproducible from `seed` (or read from a split file
+    written by an earlier run) and no person appears in two splits.
+    """
+
+    def __init__(self, batch_size, folder="data128_128", include_hair=False, three_classes=False,
+                 seed=0, split=None, augment=True, skip_bad=False, log=print):
+        self.batch_size = batch_size
+        self.folder = str(folder)
+        self.seed = seed
+        self.augment = augment
+        self.target_kind = "classes3" if three_classes else "face_hair" if include_hair else "face"
+        self.num_classes = 3 if three_classes else 2
+        started = time.perf_counter()
+        names, images, labels = load_folder(folder, self.target_kind, skip_bad, log)
+        self.load_seconds = time.perf_counter() - started
+        self.split = split if split is not None else split_by_person(names, seed)
+        index = {name: i for i, name in enumerate(names)}
+        unknown = [n for s in SPLITS for n in self.split[s] if n not in index]
+        if unknown:
+            raise DataError(f"the split names {len(unknown)} images not in {folder} (first: {unknown[0]}): "
+                            "use the data folder the model was trained on")
+        self.images, self.labels = {}, {}
+        for s in SPLITS:
+            rows = [index[n] for n in self.split[s]]
+            self.images[s], self.labels[s] = images[rows], labels[rows]
+        self.image_shape = images.shape[1:]
+
+    def size(self, split):
+        return len(self.split[split])
+
+    def steps_per_epoch(self):
+        return -(-self.size("train") // self.batch_size)
+
+    def save_split(self, path):
+        with open(path, "w") as f:
+            json.dump(self.split, f, indent=1)
+
+    @staticmethod
+    def load_split(path):
+        with open(path) as f:
+            return json.load(f)
+
+    def train_batches(self, epoch, skip=0):
+        """One epoch of shuffled (and augmented) training batches as (images, labels) tensors.
+
+        Shuffle order and augmentation depend only on (seed, epoch), so a resumed run sees the
+        same batches; `skip` drops the batches an interrupted epoch already used.
+        """
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.size("train"))
+        images, labels = self.images["train"], self.labels["train"]
+
+        def make_batch(batch_number, rows):
+            x, y = images[rows], labels[rows]
+            if self.augment:
+                seed = np.random.SeedSequence([self.seed, epoch, int(batch_number)]).generate_state(1)[0]
+                x, y = augment_batch(x, y, seed=int(seed))
+            return x, y
+
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size).enumerate().skip(skip)
+        batches = batches.map(
+            lambda i, rows: tf.numpy_function(make_batch, [i, rows], (tf.uint8, tf.uint8), stateful=False),
+            num_parallel_calls=2, deterministic=True)
+        return batches.map(self._to_model).prefetch(2)
+
+    def batches(self, split):
+        """Unaugmented batches of a split, in file-name order."""
+        data = tf.data.Dataset.from_tensor_slices((self.images[split], self.labels[split]))
+        return data.batch(self.batch_size).map(self._to_model).prefetch(2)
+
+    def _to_model(self, images, labels):
+        images = tf.ensure_shape(images, [None, *self.image_shape])
+        labels = tf.ensure_shape(labels, [None, *self.image_shape])
+        return tf.cast(images[..., None], tf.float32) / 255.0, tf.cast(labels, tf.int32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training and evaluation
+# ---------------------------------------------------------------------------------------------
+
+# The reference recipe. Every flag of the training command defaults to this table.
+DEFAULTS = {
+    "data": "data128_128",
+    "targets": "face",
+    "arch": REFERENCE_DESCRIPTION,
+    "tied_weights": True,
+    "skip_connections": True,
+    "per_image_standardization": True,
+    "batch_norm": True,
+    "epochs": 500,
+    "max_steps": None,
+    "max_minutes": None,
+    "batch_size": 100,
+    "lr": 1e-3,
+    "schedule": "constant",
+    "loss": "rmse",
+    "augment": True,
+    "eval_every": 100,
+    "tta": "none",
+    "precision": "fp32",
+    "seed": 0,
+    "out": "save",
+    "skip_bad": False,
+}
+# What may change when a run is resumed; everything else comes from its config.json.
+RESUMABLE = ("epochs", "max_steps", "max_minutes", "eval_every")
+COMPUTE_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
+CHECKPOINT_BEST, CHECKPOINT_LATEST = "best", "latest"
+
+
+class UsageError(Exception):
+    """A command-line mistake, explained in one sentence."""
+
+
+def predict(model, images, tta="none"):
+    """Probabilities of the model in inference mode; `tta="flip"` averages with the mirrored image."""
+    probabilities = model(images, training=False)
+    if tta == "flip":
+        flipped = model(tf.reverse(images, axis=[2]), training=False)
+        probabilities = (probabilities + tf.reverse(flipped, axis=[2])) / 2.0
+    return probabilities
+
+
+def loss_function(kind, num_classes):
+    """loss(logits, labels) for `rmse` (the reference), `bce` or `bce_dice`."""
+
+    def loss(logits, labels):
+        if num_classes == 1:
+            truth = tf.cast(labels, tf.float32)[..., None]
+        else:
+            truth = tf.one_hot(labels, num_classes)
+        probs = probabilities(logits)
+        if kind == "rmse":
+            return tf.sqrt(tf.reduce_mean(tf.square(probs - truth)))
+        if num_classes == 1:
+            value = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(truth, logits))
+        else:
+            value = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(truth, logits))
+        if kind == "bce_dice":
+            overlap = tf.reduce_sum(probs * truth, axis=[0, 1, 2])
+            total = tf.reduce_sum(probs + truth, axis=[0, 1, 2])
+            value += 1.0 - tf.reduce_mean((2.0 * overlap + 1.0) / (total + 1.0))
+        return value
+
+    return loss
+
+
+def learning_rate(config, total_steps):
+    """Constant Adam rate, or a one-cycle schedule: warm up to `lr` over 30% of the run, cosine to 0."""
+    if config["schedule"] == "constant":
+        return config["lr"]
+    warmup = max(1, int(0.3 * total_steps))
+    return tf.keras.optimizers.schedules.CosineDecay(
+        config["lr"] / 25.0, decay_steps=max(1, total_steps - warmup), alpha=0.0,
+        warmup_target=config["lr"], warmup_steps=warmup)
+
+
+def build_model(config):
+    num_classes = 3 if config["targets"] == "classes3" else 1
+    return Model.from_description(
+        config["arch"], per_image_standardization=config["per_image_standardization"],
+        batch_norm=config["batch_norm"], skip_connections=config["skip_connections"],
+        tied_weights=config["tied_weights"], num_classes=num_classes,
+        compute_dtype=COMPUTE_DTYPES[config["precision"]])
+
+
+def make_dataset(config, split=None, augment=None):
+    return Dataset(config["batch_size"], config["data"], include_hair=config["targets"] == "face_hair",
+                   three_classes=config["targets"] == "classes3", seed=config["seed"], split=split,
+                   augment=config["augment"] if augment is None else augment, skip_bad=config["skip_bad"])
+
+
+def evaluate_split(model, dataset, split, tta="none", with_examples=False):
+    """Scores of `model` on a split of `dataset`, and optionally the first 12 examples for a figure."""
+    num_classes = dataset.num_classes
+
+    @tf.function(reduce_retracing=True)
+    def step(images, labels):
+        probs = predict(model, images, tta)
+        return confusion_matrix(labels, predicted_classes(probs), num_classes), probs
+
+    confusion, examples = np.zeros([num_classes, num_classes], np.int64), None
+    for images, labels in dataset.batches(split):
+        counts, probs = step(images, labels)
+        confusion += counts.numpy()
+        if with_examples and examples is None:
+            examples = (images[:12, ..., 0].numpy() * 255, labels[:12].numpy(), probs[:12].numpy())
+    result = scores(confusion)
+    result["images"] = dataset.size(split)
+    return (result, examples) if with_examples else result
+
+
+def format_scores(result):
+    return "  ".join(f"{name} {100 * result[name]:.2f}%" for name in METRIC_NAMES)
+
+
+class Progress:
+    """One line per epoch: a bar, the mean loss, images per second and the time left."""
+
+    def __init__(self, epoch, epochs, steps, stream=sys.stderr):
+        self.epoch, self.epochs, self.steps, self.stream = epoch, epochs, steps, stream
+        self.tty = stream.isatty()
+        self.started, self.done, self.images, self.loss_sum = time.perf_counter(), 0, 0, 0.0
+
+    def update(self, loss, images):
+        self.done += 1
+        self.images += images
+        self.loss_sum += loss
+        if self.tty or self.done == self.steps:
+            elapsed = time.perf_counter() - self.started
+            rate = self.images / elapsed
+            left = elapsed / self.done * (self.steps - self.done)
+            bar = "#" * (20 * self.done // self.steps)
+            self.stream.write(f"\repoch {self.epoch + 1}/{self.epochs} [{bar:<20}] {self.done}/{self.steps} "
+                              f"loss {self.loss_sum / self.done:.4f}  {rate:.1f} img/s  ETA {left:.0f}s")
+            if self.done == self.steps or not self.tty:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+class StopRequest:
+    """Turns SIGINT / SIGTERM into a flag the training loop checks after each step."""
+
+    def __init__(self):
+        self.reason = None
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.reason = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def write_json(path, value):
+    """Write JSON atomically, so a crash never leaves a half-written file."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(temporary, path)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def new_run_dir(parent):
+    """A fresh parent/<timestamp>/ folder; a suffix keeps runs started in the same second apart."""
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in ("", *(f"-{i}" for i in range(1, 100))):
+        try:
+            (parent / (stamp + suffix)).mkdir()
+            return parent / (stamp + suffix)
+        except FileExistsError:
+            continue
+    raise UsageError(f"cannot make a new run folder in {parent}: remove old runs")
+
+
+def train(config, resume=None, log=print):
+    """Train with `config` (DEFAULTS plus overrides) and return the run folder.
+
+    A new run writes save/<description>/<timestamp>/ with config.json, split.json, the latest and the
+    best (by validation pixel accuracy) checkpoints, metrics.json, TensorBoard logs and figures in
+    image_plots/. `resume` continues such a folder with its step, optimizer state and best score.
+    """
+    if resume:
+        run_dir = Path(resume)
+        split = Dataset.load_split(run_dir / "split.json")
+    else:
+        run_dir = None
+        split = None
+    tf.keras.utils.set_random_seed(config["seed"])
+    dataset = make_dataset(config, split)
+    log(f"data: {config['data']} ({config['targets']}), train {dataset.size('train')} / validation "
+        f"{dataset.size('validation')} / test {dataset.size('test')} images, read in {dataset.load_seconds:.1f}s")
+    model = build_model(config)
+    model.check_size(*dataset.image_shape)
+    steps_per_epoch = dataset.steps_per_epoch()
+    total_steps = config["epochs"] * steps_per_epoch
+    if config["max_steps"] is not None:
+        total_steps = min(total_steps, config["max_steps"])
+    optimizer = tf.keras.optimizers.Adam(learning_rate(config, config["epochs"] * steps_per_epoch))
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, name="step")
+    best = tf.Variable(-1.0, dtype=tf.float64, name="best_pixel_accuracy")
+    if run_dir is None:
+        run_dir = new_run_dir(Path(config["out"]) / model.description)
+        dataset.save_split(run_dir / "split.json")
+    write_json(run_dir / "config.json", {**config, "model": model.config})
+    latest = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, best=best),
+        run_dir / CHECKPOINT_LATEST, max_to_keep=2)
+    best_manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, step=step), run_dir / CHECKPOINT_BEST, max_to_keep=1)
+    if resume:
+        if latest.latest_checkpoint is None:
+            raise UsageError(f"{run_dir} has no checkpoint in {run_dir / CHECKPOINT_LATEST}: "
+                             "pass a run folder written by this script to --resume")
+        latest.checkpoint.restore(latest.latest_checkpoint).assert_existing_objects_matched()
+        log(f"resumed {run_dir} at step {int(step)} (best validation pixel accuracy {float(best):.4f})")
+    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
+    (run_dir / "image_plots").mkdir(exist_ok=True)
+    loss_of = loss_function(config["loss"], model.num_classes)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *dataset.image_shape, 1], tf.float32),
+                                  tf.TensorSpec([None, *dataset.image_shape], tf.int32)])
+    def train_step(images, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_of(model.logits(images, training=True), labels)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    def evaluate_now():
+        result, (images, labels, probs) = evaluate_split(model, dataset, "validation", config["tta"], True)
+        s = int(step)
+        log(f"step {s} validation: {format_scores(result)}")
+        figure = examples_figure(images, labels, probs, predicted_classes(probs).numpy(), f"step {s}")
+        figure.savefig(run_dir / "image_plots" / f"figure{s}.png")
+        picture = figure_to_array(figure)
+        plt.close(figure)
+        with writer.as_default(step=s):
+            for name in METRIC_NAMES:
+                tf.summary.scalar(f"validation/{name}", result[name])
+            tf.summary.image("validation/examples", picture[None])
+        if result["pixel_accuracy"] > float(best):
+            best.assign(result["pixel_accuracy"])
+            best_manager.save(checkpoint_number=s)
+            write_json(run_dir / "metrics.json", {"step": s, "validation": result})
+
+    deadline = time.monotonic() + 60 * config["max_minutes"] if config["max_minutes"] else None
+    stopped = None
+    with StopRequest() as stop:
+        while int(step) < total_steps and stopped is None:
+            epoch, skip = divmod(int(step), steps_per_epoch)
+            progress = Progress(epoch, config["epochs"], steps_per_epoch)
+            progress.done = skip
+            for images, labels in dataset.train_batches(epoch, skip):
+                loss = float(train_step(images, labels))
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {loss} at step {int(step) + 1}; the last good checkpoint is in "
+                        f"{run_dir / CHECKPOINT_LATEST}: lower --lr or try --loss bce, then --resume {run_dir}")
+                step.assign_add(1)
+                progress.update(loss, int(images.shape[0]))
+                with writer.as_default(step=int(step)):
+                    tf.summary.scalar("train/loss", loss)
+                    tf.summary.scalar("train/learning_rate", float(optimizer.learning_rate))
+                if int(step) % config["eval_every"] == 0:
+                    evaluate_now()
+                    latest.save(checkpoint_number=int(step))
+                if stop.reason or (deadline and time.monotonic() > deadline):
+                    stopped = stop.reason or "--max-minutes"
+                if stopped or int(step) >= total_steps:
+                    break
+    if int(step) % config["eval_every"] != 0:
+        evaluate_now()
+    latest.save(checkpoint_number=int(step))
+    writer.flush()
+    if stopped:
+        log(f"stopped by {stopped} at step {int(step)}; continue with: "
+            f"python convolutional_autoencoder.py --resume {run_dir}")
+        return run_dir
+    best_manager.checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
+    test = evaluate_split(model, dataset, "test", config["tta"])
+    metrics = read_json(run_dir / "metrics.json")
+    write_json(run_dir / "metrics.json", {**metrics, "test": test})
+    log(f"best checkpoint (step {metrics['step']}) on the test split: {format_scores(test)}")
+    log(f"run folder: {run_dir}")
+    return run_dir
+
+
+class TrainingError(Exception):
+    """Training cannot go on (a NaN loss); the message says what to do."""
+
+
+def load_trained(model_dir, precision="fp32"):
+    """The model of a run folder (or pretrained/) with its best weights, and the run's config."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise UsageError(f"model directory {model_dir} does not exist: pass a training run folder "
+                         "(save/<description>/<timestamp>/) or pretrained/")
+    if not (model_dir / "config.json").is_file():
+        raise UsageError(f"{model_dir} has no config.json: pass a training run folder "
+                         "(save/<description>/<timestamp>/) or pretrained/")
+    config = {**DEFAULTS, **read_json(model_dir / "config.json"), "precision": precision}
+    checkpoint = tf.train.latest_checkpoint(str(model_dir / CHECKPOINT_BEST))
+    if checkpoint is None:
+        raise UsageError(f"{model_dir / CHECKPOINT_BEST} holds no checkpoint: the run has not evaluated yet, "
+                         "train it longer (--resume) or pass another folder")
+    model = build_model(config)
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
+    return model, config
+
+
+def evaluate(model_dir, data=None, split="test", tta="none", precision="fp32", batch_size=100):
+    """The four metrics of a trained model on one split (or `all`) of a data folder."""
+    model, config = load_trained(model_dir, precision)
+    config = {**config, "batch_size": batch_size, "data": data or config["data"]}
+    saved_split = Dataset.load_split(Path(model_dir) / "split.json")
+    if split == "all":
+        saved_split = {"train": [], "validation": [], "test": sorted(sum(saved_split.values(), []))}
+        split = "test"
+    dataset = make_dataset(config, saved_split, augment=False)
+    model.check_size(*dataset.image_shape)
+    return evaluate_split(model, dataset, split, tta)
+
+
+def parse_train_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Train the face segmentation autoencoder. Defaults are the reference recipe; "
+                    "`python convolutional_autoencoder.py evaluate --help` for evaluation.")
+    flag = parser.add_argument
+    flag("--data", help="folder with inputs/, targets/, targets_face_only/")
+    flag("--targets", choices=TARGET_KINDS, help="face, face+hair, or background/face/hair classes")
+    flag("--arch", help="architecture description, e.g. C5,64,2C5,64,1M2C5,64,2C5,64,1M2C5,64,2C5,64,1M2")
+    flag("--untied", dest="tied_weights", action="store_false", default=None,
+         help="decoder gets its own kernels instead of sharing the encoder's")
+    flag("--no-skips", dest="skip_connections", action="store_false", default=None, help="no skip links")
+    flag("--no-standardization", dest="per_image_standardization", action="store_false", default=None,
+         help="no per-image standardisation of the input")
+    flag("--no-batch-norm", dest="batch_norm", action="store_false", default=None, help="no batch norm")
+    flag("--epochs", type=int)
+    flag("--max-steps", type=int, help="stop after this many training steps in all")
+    flag("--max-minutes", type=float, help="stop (resumably) after this much wall time")
+    flag("--batch-size", type=int)
+    flag("--lr", type=float, help="Adam learning rate (the peak with --schedule onecycle)")
+    flag("--schedule", choices=("constant", "onecycle"))
+    flag("--loss", choices=("rmse", "bce", "bce_dice"))
+    flag("--no-augment", dest="augment", action="store_false", default=None, help="no imgaug augmentation")
+    flag("--eval-every", type=int, help="evaluate on the validation split every this many steps")
+    flag("--tta", choices=("none", "flip"), help="test-time augmentation when evaluating")
+    flag("--precision", choices=tuple(COMPUTE_DTYPES), help="bf16 runs convolutions in bfloat16")
+    flag("--seed", type=int)
+    flag("--out", help="runs are written to OUT/<description>/<timestamp>/")
+    flag("--resume", metavar="DIR", help="continue the run in DIR")
+    flag("--skip-bad", action="store_true", default=None, help="leave out (and list) unreadable or unmatched images")
+    for action in parser._actions:
+        if action.dest in DEFAULTS:
+            action.help = f"{action.help or ''} (default: {DEFAULTS[action.dest]})".strip()
+    args = vars(parser.parse_args(argv))
+    resume = args.pop("resume")
+    given = {k: v for k, v in args.items() if v is not None}
+    if resume:
+        if not (Path(resume) / "config.json").is_file():
+            raise UsageError(f"{resume} is not a run folder (no config.json): pass a folder written by "
+                             "this script, e.g. save/<description>/<timestamp>/")
+        saved = read_json(Path(resume) / "config.json")
+        saved.pop("model", None)
+        ignored = sorted(k for k in given if k not in RESUMABLE and given[k] != saved.get(k))
+        if ignored:
+            raise UsageError(f"--resume continues {resume} with its own config.json; only "
+                             f"{', '.join('--' + k.replace('_', '-') for k in RESUMABLE)} may change, not "
+                             f"{', '.join('--' + k.replace('_', '-') for k in ignored)}")
+        return {**DEFAULTS, **saved, **given}, resume
+    return {**DEFAULTS, **given}, None
+
+
+def parse_evaluate_args(argv):
+    parser = argparse.ArgumentParser(prog="convolutional_autoencoder.py evaluate",
+                                     description="Evaluate a trained model on a split of a data folder.")
+    parser.add_argument("--model-dir", default="pretrained", help="run folder or pretrained/ (default: pretrained)")
+    parser.add_argument("--data", help="data folder (default: the one the model was trained on)")
+    parser.add_argument("--split", default="test", choices=(*SPLITS, "all"))
+    parser.add_argument("--tta", default="none", choices=("none", "flip"))
+    parser.add_argument("--precision", default="fp32", choices=tuple(COMPUTE_DTYPES))
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["evaluate"]:
+            args = parse_evaluate_args(argv[1:])
+            result = evaluate(args.model_dir, args.data, args.split, args.tta, args.precision, args.batch_size)
+            if args.json:
+                print(json.dumps({k: result[k] for k in (*METRIC_NAMES, "images", "class_iu")}))
+            else:
+                print(f"{args.model_dir} on {args.split} ({result['images']} images): {format_scores(result)}")
+            return 0
+        config, resume = parse_train_args(argv[1:] if argv[:1] == ["train"] else argv)
+        train(config, resume)
+        return 0
+    except (UsageError, DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except TrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

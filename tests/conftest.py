@@ -1,0 +1,56 @@
+"""Shared fixtures: small synthetic face folders in the LFW part-labels layout."""
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def synthetic_face(rng, size):
+    """A noisy gray image with a bright elliptical face, a darker hair cap, and both masks."""
+    yy, xx = np.mgrid[:size, :size]
+    cy, cx = size / 2 + rng.uniform(-size / 10, size / 10, 2)
+    ry, rx = size * rng.uniform(0.25, 0.35), size * rng.uniform(0.18, 0.28)
+    face = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+    hair = (((yy - cy + ry * 0.4) / (ry * 1.05)) ** 2 + ((xx - cx) / (rx * 1.15)) ** 2 <= 1) & ~face & (yy < cy)
+    image = rng.normal(90, 20, (size, size))
+    image[face] = rng.normal(190, 15, face.sum())
+    image[hair] = rng.normal(40, 10, hair.sum())
+    return np.clip(image, 0, 255).astype(np.uint8), face, hair
+
+
+def make_face_folder(folder, persons=6, per_person=2, size=64, seed=0):
+    """Write inputs/, targets/ and targets_face_only/ like data128_128 and return the folder."""
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    for sub in ("inputs", "targets", "targets_face_only"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for p in range(persons):
+        for k in range(per_person):
+            name = f"Person_{p:02d}_{k + 1:04d}.jpg"
+            image, face, hair = synthetic_face(rng, size)
+            cv2.imwrite(str(folder / "inputs" / name), image)
+            cv2.imwrite(str(folder / "targets" / name), ((face | hair) * 255).astype(np.uint8))
+            cv2.imwrite(str(folder / "targets_face_only" / name), (face * 255).astype(np.uint8))
+    return folder
+
+
+@pytest.fixture
+def face_folder(tmp_path):
+    return make_face_folder(tmp_path / "faces")
+
+
+REAL_DATA = ROOT / "data128_128"
+
+
+@pytest.fixture
+def real_data():
+    if not (REAL_DATA / "inputs").is_dir():
+        pytest.skip("data128_128/ is not prepared (python prepare_data.py --from ../shared/data128_128 --link)")
+    return REAL_DATA
