@@ -177,8 +177,9 @@ def person_of(name):
 def split_by_person(names, seed, fractions=(0.7, 0.15)):
     """Split sorted names into train / validation / test so that no person is in two splits.
 
-    Persons are shuffled with `seed`, then filled into train until it holds fractions[0] of the
-    images, then validation up to fractions[0] + fractions[1]; the rest is test.
+    Persons are shuffled with `seed` and laid end to end; a person goes to train when the middle of
+    their images falls in the first fractions[0] of all images, to validation in the next
+    fractions[1], else to test.
     """
     by_person = {}
     for name in sorted(names):
@@ -188,7 +189,7 @@ def split_by_person(names, seed, fractions=(0.7, 0.15)):
     bounds = np.cumsum(fractions) * len(names)
     split, taken = {s: [] for s in SPLITS}, 0
     for person in persons:
-        which = SPLITS[int(np.searchsorted(bounds, taken, side="right"))]
+        which = SPLITS[int(np.searchsorted(bounds, taken + len(by_person[person]) / 2, side="right"))]
         split[which].extend(by_person[person])
         taken += len(by_person[person])
     return {s: sorted(v) for s, v in split.items()}
@@ -296,6 +297,10 @@ class Dataset:
         names, images, labels = load_folder(folder, self.target_kind, skip_bad, log)
         self.load_seconds = time.perf_counter() - started
         self.split = split if split is not None else split_by_person(names, seed)
+        empty = [s for s in ("train", "validation") if not self.split[s]]
+        if empty:
+            raise DataError(f"{folder} has too few persons ({len({person_of(n) for n in names})}) to fill "
+                            f"the {' and '.join(empty)} split: add images of more persons")
         index = {name: i for i, name in enumerate(names)}
         unknown = [n for s in SPLITS for n in self.split[s] if n not in index]
         if unknown:
@@ -575,7 +580,7 @@ def train(config, resume=None, log=print):
     if run_dir is None:
         run_dir = new_run_dir(Path(config["out"]) / model.description)
         dataset.save_split(run_dir / "split.json")
-    write_json(run_dir / "config.json", {**config, "model": model.config})
+    write_json(run_dir / "config.json", {**config, "image_size": list(dataset.image_shape), "model": model.config})
     latest = tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, best=best),
         run_dir / CHECKPOINT_LATEST, max_to_keep=2)
@@ -735,7 +740,8 @@ def parse_train_args(argv):
             raise UsageError(f"{resume} is not a run folder (no config.json): pass a folder written by "
                              "this script, e.g. save/<description>/<timestamp>/")
         saved = read_json(Path(resume) / "config.json")
-        saved.pop("model", None)
+        for derived in ("model", "image_size"):
+            saved.pop(derived, None)
         ignored = sorted(k for k in given if k not in RESUMABLE and given[k] != saved.get(k))
         if ignored:
             raise UsageError(f"--resume continues {resume} with its own config.json; only "
