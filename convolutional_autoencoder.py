@@ -223,6 +223,9 @@ def load_folder(folder, target_kind="face", skip_bad=False, log=print):
     `skip_bad` are listed through `log` and left out.
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist: prepare it with `python prepare_data.py` "
+                        "(see data128_128/README.md) or pass --data FOLDER")
     subfolders = {INPUTS: None, FACE_ONLY: None, FACE_HAIR: None}
     needed = {"face": (INPUTS, FACE_ONLY), "face_hair": (INPUTS, FACE_HAIR),
               "classes3": (INPUTS, FACE_ONLY, FACE_HAIR)}[target_kind]
@@ -298,7 +301,7 @@ class Dataset:
         self.load_seconds = time.perf_counter() - started
         self.split = split if split is not None else split_by_person(names, seed)
         empty = [s for s in ("train", "validation") if not self.split[s]]
-        if empty:
+        if split is None and empty:
             raise DataError(f"{folder} has too few persons ({len({person_of(n) for n in names})}) to fill "
                             f"the {' and '.join(empty)} split: add images of more persons")
         index = {name: i for i, name in enumerate(names)}
@@ -654,6 +657,9 @@ def train(config, resume=None, log=print):
     if stopped:
         log(f"stopped by {stopped} at step {int(step)}; continue with: "
             f"python convolutional_autoencoder.py --resume {run_dir}")
+        return run_dir
+    if dataset.size("test") == 0:
+        log(f"the test split is empty, so the best checkpoint was not tested; run folder: {run_dir}")
         return run_dir
     best_manager.checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
     test = evaluate_split(model, dataset, "test", config["tta"])
