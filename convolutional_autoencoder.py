@@ -125,6 +125,25 @@ class Model(tf.Module):
                 f"input size {height}x{width} cannot be mirrored exactly by {self.description}: "
                 f"height and width must be multiples of {self.divisor}")
 
+    def summary(self, height=128, width=128):
+        """Rows (step, layer, output shape, trainable parameters) of the encoder then the decoder."""
+        x = tf.zeros([1, height, width, 1])
+        rows, trace = [], []
+        for layer in self.layers:
+            y = layer.forward(x, False)
+            trace.append((x, y))
+            rows.append(("encoder", layer.description, tuple(y.shape[1:]), _parameters(layer, mirror=False)))
+            x = y
+        for layer, (encoder_input, encoder_output) in zip(reversed(self.layers), reversed(trace)):
+            x = layer.mirror(x, encoder_input, encoder_output, False)
+            if isinstance(layer, MaxPool2d):
+                kind = "skip + upsample" if layer.skip_connection else "upsample"
+            else:
+                kind = "transposed, tied" if layer.mirror_kernel is layer.kernel else "transposed"
+            rows.append((f"decoder ({kind})", layer.description, tuple(x.shape[1:]),
+                         _parameters(layer, mirror=True)))
+        return rows
+
     def logits(self, images, training=False):
         """Pre-activation output of the last decoder layer, float32 [N, H, W, num_classes]."""
         images = tf.convert_to_tensor(images, tf.float32)
@@ -146,6 +165,15 @@ class Model(tf.Module):
 
     def __call__(self, images, training=False):
         return probabilities(self.logits(images, training))
+
+
+def _parameters(layer, mirror):
+    """Trainable parameters a layer adds on its encoder or its mirror side (a tied kernel counts once)."""
+    names = ("mirror_kernel", "mirror_bias") if mirror else ("kernel", "bias")
+    variables = [getattr(layer, n) for n in names if hasattr(layer, n)]
+    if mirror and hasattr(layer, "kernel") and layer.mirror_kernel is layer.kernel:
+        variables = variables[1:]
+    return sum(int(np.prod(v.shape)) for v in variables)
 
 
 def probabilities(logits):
@@ -770,9 +798,30 @@ def parse_evaluate_args(argv):
     return parser.parse_args(argv)
 
 
+def print_summary(argv):
+    parser = argparse.ArgumentParser(prog="convolutional_autoencoder.py summary",
+                                     description="Print the layers of an architecture with their output shapes.")
+    parser.add_argument("--arch", default=REFERENCE_DESCRIPTION)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--untied", action="store_true")
+    parser.add_argument("--classes", type=int, default=1)
+    args = parser.parse_args(argv)
+    model = Model.from_description(args.arch, tied_weights=not args.untied, num_classes=args.classes)
+    model.check_size(args.size, args.size)
+    print(f"{model.description}, input {args.size}x{args.size}x1\n")
+    print("| step | layer | output (H, W, C) | parameters |\n|---|---|---|---|")
+    for step, (kind, description, shape, count) in enumerate(model.summary(args.size, args.size), 1):
+        print(f"| {step} | {kind} {description} | {shape} | {count:,} |")
+    total = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    print(f"\ntrainable parameters: {total:,}")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv[:1] == ["summary"]:
+            print_summary(argv[1:])
+            return 0
         if argv[:1] == ["evaluate"]:
             args = parse_evaluate_args(argv[1:])
             result = evaluate(args.model_dir, args.data, args.split, args.tta, args.precision, args.batch_size)

@@ -174,3 +174,14 @@ def test_learns_synthetic_faces():
         step()
     accuracy = np.mean((model(x, training=False).numpy() >= 0.5) == (y.numpy() > 0.5))
     assert accuracy > 0.99
+
+
+def test_summary_lists_shapes_and_parameters():
+    model = Model()
+    rows = model.summary()
+    assert [r[2] for r in rows[:9]] == [(64, 64, 64), (64, 64, 64), (32, 32, 64), (16, 16, 64), (16, 16, 64),
+                                       (8, 8, 64), (4, 4, 64), (4, 4, 64), (2, 2, 64)]
+    assert rows[-1][2] == (128, 128, 1)
+    assert sum(r[3] for r in rows) == sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    assert [r[0] for r in rows if "M2" == r[1]][3:] == ["decoder (upsample)", "decoder (skip + upsample)",
+                                                        "decoder (skip + upsample)"]
