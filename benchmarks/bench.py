@@ -1,0 +1,367 @@
+"""How fast this implementation trains and segments on this machine, and how it compares to the peers.
+
+`python benchmarks/bench.py [--peers --torch-python PATH]` prints one JSON line, then the same numbers
+as markdown tables. For fp32 and bf16 (each in a fresh process, measure.py) it measures training and
+raw inference throughput, infer.segment() end to end on a folder of JPEGs, the training step's peak
+memory, the achieved GFLOP/s against this machine's matmul peak, and once the time the Dataset takes
+to read data128_128/. With --peers it runs ../shared/peers/ on the same shapes and checks the targets
+of issue 7. This file only orchestrates and never imports TensorFlow. See benchmarks/README.md.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MEASURE = HERE / "measure.py"
+REFERENCE_DESCRIPTION = "C7,64,2C7,64,1M2C7,64,2C7,64,1M2C7,64,2C7,64,1M2"  # the peers' network
+PRECISIONS = ("fp32", "bf16")
+PEERS = {"tf1_graph": "peer_tf1_graph.py", "torch": "peer_torch.py"}
+DEFAULT_PEERS_DIR = ROOT.parent / "shared" / "peers"
+DEFAULT_DATA = ROOT / "data128_128"
+SHARED_DATA = ROOT.parent / "shared" / "data128_128"
+# The CPU features that decide how fast fp32 and bf16 convolutions can be.
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+             "avx_vnni", "amx_tile", "amx_bf16")
+BF16_NATIVE_FLAGS = ("avx512_bf16", "amx_bf16")
+# Issue 7's targets. Against the TF1-graph peer: (target, train or infer, our precision, minimum ours / peer).
+PEER_TARGETS = (("training fp32 >= 1.0x TF1-graph peer", "train", "fp32", 1.0),
+                ("training bf16 >= 1.5x TF1-graph peer", "train", "bf16", 1.5),
+                ("raw inference bf16 >= 1.8x TF1-graph peer", "infer", "bf16", 1.8))
+FOLDER_TARGET = 0.8
+MEMORY_LIMIT_MB = 3 * 1024
+MEMORY_TARGET_BATCH = 100
+
+
+class BenchError(Exception):
+    """The benchmark cannot run as asked; the message says why and what to do."""
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Benchmark training, inference and infer.py against the peers "
+                                                 "(issue 7). Prints one JSON line, then markdown tables.")
+    flag = parser.add_argument
+    flag("--arch", default=REFERENCE_DESCRIPTION, help="architecture description (default: the reference 7x7)")
+    flag("--batch-size", type=int, default=100, help="images per step (default: 100)")
+    flag("--size", type=int, default=128, help="image height and width (default: 128)")
+    flag("--steps", type=int, default=8, help="timed steps of training and of inference (default: 8)")
+    flag("--warmup", type=int, default=2, help="untimed steps before them (default: 2)")
+    flag("--precisions", default=",".join(PRECISIONS), help="comma-separated subset of fp32,bf16 (default: both)")
+    flag("--folder-images", type=int, default=300, help="JPEGs in the folder infer.segment() reads (default: 300)")
+    flag("--data", default=str(DEFAULT_DATA),
+         help="data folder for load_s and the folder's JPEGs (default: data128_128/, else ../shared/data128_128)")
+    flag("--matmul-size", type=int, default=4096, help="n of the n x n matmul that measures the peak (default: 4096)")
+    flag("--matmul-seconds", type=float, default=2.0, help="time each matmul peak at least this long (default: 2)")
+    flag("--peers", action="store_true", help="also run the peers on the same shapes and check the targets")
+    flag("--peers-dir", default=str(DEFAULT_PEERS_DIR), help="folder of the peer scripts (default: ../shared/peers)")
+    flag("--torch-python", help="python of a virtual environment with torch, for peer_torch.py (skipped without)")
+    flag("--json-out", help="also write the JSON line to this file")
+    args = parser.parse_args(argv)
+    args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    if not args.precisions or any(p not in PRECISIONS for p in args.precisions):
+        parser.error(f"--precisions takes a comma-separated subset of {','.join(PRECISIONS)}")
+    for name in ("batch_size", "size", "steps", "folder_images", "matmul_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be 0 or more")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        result = run(args)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    line = json.dumps(result)
+    print(line)
+    print(table(result))
+    if args.json_out:
+        Path(args.json_out).write_text(line + "\n")
+    return 0
+
+
+def run(args):
+    """Every measurement, as the dict printed as JSON."""
+    peer_scripts = find_peers(args) if args.peers else {}
+    notes = []
+    machine = machine_info()
+    data = find_data(Path(args.data), notes)
+    result = {"config": {name: getattr(args, name) for name in (
+                  "arch", "batch_size", "size", "steps", "warmup", "folder_images", "matmul_size")},
+              "machine": machine, "data": str(data) if data else None}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        folder = image_folder(Path(tmp) / "images", data, args.folder_images, args.size, notes)
+        measured = {p: run_measure(args, p, folder, data if i == 0 else None) for i, p in enumerate(args.precisions)}
+    first = measured[args.precisions[0]]
+    machine["tensorflow"] = first["tensorflow"]
+    result["flops_per_image"] = first["flops_per_image"]
+    result["load_s"] = None if first["load_s"] is None else significant(first["load_s"])
+    for precision, m in measured.items():
+        result[precision] = derived(m, result["flops_per_image"])
+    result["peers"] = {name: run_peer(python, script, args, notes) for name, (python, script) in peer_scripts.items()}
+    if args.peers and "torch" not in peer_scripts:
+        result["peers"]["torch"] = None
+        notes.append("peer_torch.py skipped: pass --torch-python with the python of a venv that has torch")
+    comparable = args.arch == REFERENCE_DESCRIPTION
+    if args.peers and not comparable:
+        notes.append(f"the peers always run the reference network, not --arch {args.arch}: "
+                     "the ratios are printed but the targets against them are not judged")
+    if not machine["bf16_native"]:
+        notes.append(f"this CPU has none of {', '.join(BF16_NATIVE_FLAGS)}: bf16 convolutions and matmuls are "
+                     "emulated without bf16 instructions, so expect bf16 slower than fp32 here")
+    if any(result[p][f"{kind}_fraction_of_peak"] > 1 for p in measured for kind in ("train", "infer")):
+        notes.append(f"a {args.matmul_size}x{args.matmul_size} matmul is too small to reach the peak, so the shares "
+                     "of the peak are over 100%: use the default --matmul-size 4096")
+    result["ratios"] = ratios(result)
+    result["targets"] = targets(result, comparable)
+    result["notes"] = notes
+    return result
+
+
+def run_measure(args, precision, folder, data):
+    """measure.py's numbers for one precision, from a fresh process (so its peak memory is its own)."""
+    command = [sys.executable, str(MEASURE), "--precision", precision, "--arch", args.arch,
+               "--batch-size", str(args.batch_size), "--size", str(args.size), "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--folder", str(folder), "--matmul-size", str(args.matmul_size),
+               "--matmul-seconds", str(args.matmul_seconds)] + (["--data", str(data)] if data else [])
+    done = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"measuring {precision} failed (exit {done.returncode}): "
+                         f"{last_line(done.stderr).removeprefix('error: ')}")
+    return json.loads(lines[-1])
+
+
+def derived(m, flops):
+    """One precision's row: throughputs, the folder / raw inference ratio, GFLOP/s and their share of the peak."""
+    train_gflops = flops["train"] * m["train_img_per_s"] / 1e9
+    infer_gflops = flops["forward"] * m["infer_img_per_s"] / 1e9
+    peak = m["matmul_peak_gflop_per_s"]
+    return {"train_img_per_s": significant(m["train_img_per_s"]),
+            "infer_img_per_s": significant(m["infer_img_per_s"]),
+            "folder_img_per_s": significant(m["folder_img_per_s"]),
+            "folder_ratio": significant(m["folder_img_per_s"] / m["infer_img_per_s"]),
+            "peak_rss_mb": significant(m["peak_rss_mb"]),
+            "train_gflop_per_s": significant(train_gflops),
+            "infer_gflop_per_s": significant(infer_gflops),
+            "matmul_peak_gflop_per_s": significant(peak),
+            "train_fraction_of_peak": significant(train_gflops / peak),
+            "infer_fraction_of_peak": significant(infer_gflops / peak)}
+
+
+def significant(x, digits=4):
+    """x to `digits` significant digits: tiny smoke-run rates must not round to 0."""
+    return float(f"{x:.{digits}g}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The data, the machine and the peers
+# ---------------------------------------------------------------------------------------------
+
+def find_data(folder, notes):
+    """The data folder to read (the shared copy when the project's own is not prepared), or None."""
+    candidates = [folder] + ([SHARED_DATA] if folder == DEFAULT_DATA else [])
+    for candidate in candidates:
+        if input_files(candidate):
+            if candidate != folder:
+                notes.append(f"{folder} is not prepared: read the shared copy {candidate}")
+            return candidate
+    notes.append(f"no images in {folder / 'inputs'}: load_s is null and the folder benchmark uses synthetic JPEGs")
+    return None
+
+
+def input_files(data):
+    inputs = data / "inputs"
+    if not inputs.is_dir():
+        return []
+    return sorted(p for p in inputs.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def image_folder(folder, data, count, size, notes):
+    """`count` JPEGs from data/inputs (repeated when it holds fewer), or synthetic noise images without data."""
+    folder.mkdir(parents=True)
+    sources = input_files(data) if data else []
+    if sources and len(sources) < count:
+        notes.append(f"{data / 'inputs'} has {len(sources)} images: the folder repeats them to {count}")
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        if sources:
+            source = sources[i % len(sources)]
+            shutil.copy(source, folder / f"{i:05d}_{source.name}")
+        else:
+            cv2.imwrite(str(folder / f"{i:05d}.jpg"), rng.normal(120, 40, (size, size)).clip(0, 255).astype(np.uint8))
+    return folder
+
+
+def machine_info():
+    flags, cpu = set(), None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+                elif key.strip() == "model name" and cpu is None:
+                    cpu = value.strip()
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "cpu_flags": [f for f in CPU_FLAGS if f in flags],
+            "bf16_native": any(f in flags for f in BF16_NATIVE_FLAGS),
+            "load_average_1m": round(os.getloadavg()[0], 2)}
+
+
+def find_peers(args):
+    """{peer name: (python, script)}: the TF1 peer runs with this python, the torch one with --torch-python."""
+    folder = Path(args.peers_dir)
+    scripts = {name: folder / file for name, file in PEERS.items()}
+    missing = [str(path) for path in scripts.values() if not path.is_file()]
+    if missing:
+        raise BenchError(f"no peer script {', '.join(missing)}: pass --peers-dir with the folder of "
+                         f"{' and '.join(PEERS.values())} (../shared/peers beside the project)")
+    peers = {"tf1_graph": (sys.executable, scripts["tf1_graph"])}
+    if args.torch_python:
+        if not Path(args.torch_python).is_file():
+            raise BenchError(f"--torch-python {args.torch_python} does not exist: pass the python of a venv with "
+                             "torch (see benchmarks/README.md) or leave the flag out to skip peer_torch.py")
+        peers["torch"] = (args.torch_python, scripts["torch"])
+    return peers
+
+
+def run_peer(python, script, args, notes):
+    """The peer's JSON line on our shapes, or None (with a note) when it fails."""
+    command = [python, str(script), "--batch-size", str(args.batch_size), "--size", str(args.size),
+               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        notes.append(f"{script.name} failed (exit {done.returncode}): {last_line(done.stderr)}")
+        return None
+    return json.loads(lines[-1])
+
+
+def last_line(text):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def ratios(result):
+    """ours / peer, for training and inference of each precision measured."""
+    return {name: {f"{kind}_{p}": significant(result[p][f"{kind}_img_per_s"] / peer[f"{kind}_img_per_s"])
+                   for kind in ("train", "infer") for p in PRECISIONS if p in result}
+            for name, peer in result["peers"].items() if peer}
+
+
+def targets(result, comparable):
+    """Issue 7's targets, each with its value, what it needs, and met (None with the reason when not judged)."""
+    rows = []
+    tf1 = result["ratios"].get("tf1_graph")
+    for name, kind, precision, needed in PEER_TARGETS:
+        value = tf1.get(f"{kind}_{precision}") if tf1 else None
+        if not result["peers"]:
+            why = "not measured: pass --peers"
+        elif not tf1:
+            why = "not measured: the TF1-graph peer failed (see the notes)"
+        elif value is None:
+            why = f"not measured: {precision} is not in --precisions"
+        else:
+            why = None if comparable else "not judged: --arch differs from the peers' network"
+        rows.append(target_row(name, value, ">=", needed, why))
+    measured = [p for p in PRECISIONS if p in result]
+    for p in measured:
+        rows.append(target_row(f"folder {p} >= {FOLDER_TARGET}x raw inference {p}",
+                               result[p]["folder_ratio"], ">=", FOLDER_TARGET, None))
+    batch = result["config"]["batch_size"]
+    for p in measured:
+        why = None if batch == MEMORY_TARGET_BATCH else f"not judged: batch {batch}, not {MEMORY_TARGET_BATCH}"
+        rows.append(target_row(f"training {p} peak RSS at batch {MEMORY_TARGET_BATCH} <= {MEMORY_LIMIT_MB} MiB",
+                               result[p]["peak_rss_mb"], "<=", MEMORY_LIMIT_MB, why))
+    return rows
+
+
+def target_row(name, value, sense, needed, why):
+    met = None if why else (value >= needed if sense == ">=" else value <= needed)
+    return {"target": name, "value": value, "needed": f"{sense} {needed}", "met": met, "not_judged": why}
+
+
+# ---------------------------------------------------------------------------------------------
+# The tables
+# ---------------------------------------------------------------------------------------------
+
+def table(result):
+    c, machine, flops = result["config"], result["machine"], result["flops_per_image"]
+    precisions = [p for p in PRECISIONS if p in result]
+
+    def row(label, cell):
+        return f"| {label} | " + " | ".join(cell(result[p]) for p in precisions) + " |"
+
+    def number(key, fmt="{:.1f}"):
+        return lambda r: fmt.format(r[key])
+
+    def gflops(kind):
+        return lambda r: f"{r[f'{kind}_gflop_per_s']:.1f} ({100 * r[f'{kind}_fraction_of_peak']:.1f}% of peak)"
+
+    if result["load_s"] is None:
+        load = "not measured (no data)"
+    else:
+        load = f"{result['load_s']:.2f} s reading {result['data']}"
+    lines = [f"## {c['arch']}, batch {c['batch_size']}, {c['size']}x{c['size']}, "
+             f"{c['warmup']} warm-up + {c['steps']} timed steps", "",
+             "| | " + " | ".join(precisions) + " |", "|---|" + "---|" * len(precisions),
+             row("training (img/s)", number("train_img_per_s")),
+             row("raw inference (img/s)", number("infer_img_per_s")),
+             row(f"infer.segment, folder of {c['folder_images']} JPEGs (img/s)", number("folder_img_per_s")),
+             row("folder / raw inference", number("folder_ratio", "{:.2f}")),
+             row("training peak RSS (MiB)", number("peak_rss_mb", "{:.0f}")),
+             row("training GFLOP/s", gflops("train")),
+             row("raw inference GFLOP/s", gflops("infer")),
+             row(f"matmul peak {c['matmul_size']}x{c['matmul_size']} (GFLOP/s)", number("matmul_peak_gflop_per_s")),
+             "", f"Dataset load (load_s): {load}"]
+    if result["peers"]:
+        kinds = [f"{kind}_{p}" for kind in ("train", "infer") for p in precisions]
+        lines += ["", "## Peers (fp32, the reference network), and ours / peer", "",
+                  "| peer | train img/s | infer img/s | "
+                  + " | ".join(f"ours {k.replace('_', ' ')} / peer" for k in kinds) + " |",
+                  "|---|---|---|" + "---|" * len(kinds)]
+        for name, peer in result["peers"].items():
+            if peer is None:
+                lines.append(f"| {name} | not run | - | " + " | ".join("-" for _ in kinds) + " |")
+            else:
+                lines.append(f"| {name} | {peer['train_img_per_s']:.1f} | {peer['infer_img_per_s']:.1f} | "
+                             + " | ".join(f"{result['ratios'][name][k]:.2f}x" for k in kinds) + " |")
+    lines += ["", "## Targets (issue 7)", "", "| target | value | needed | met |", "|---|---|---|---|"]
+    for t in result["targets"]:
+        value = "-" if t["value"] is None else f"{t['value']:.2f}"
+        met = t["not_judged"] or ("yes" if t["met"] else "NO")
+        lines.append(f"| {t['target']} | {value} | {t['needed']} | {met} |")
+    lines += ["", "How measured:",
+              f"- FLOPs per image, counted from the layers: forward {flops['forward'] / 1e9:.3f} GFLOP (conv "
+              "2*Hout*Wout*k*k*Cin*Cout, each transposed conv as much as the conv it mirrors; batch norm, "
+              f"activations, pools left out); training 3 x forward = {flops['train'] / 1e9:.3f} GFLOP. "
+              "GFLOP/s = FLOPs x images/s.",
+              f"- Peak: a {c['matmul_size']}x{c['matmul_size']} tf.linalg.matmul in the precision's dtype "
+              "(2n^3 FLOPs), repeated for the --matmul-seconds after one warm-up.",
+              "- Each precision runs in a fresh process (benchmarks/measure.py): first training (ca.train()'s "
+              "step: RMSE, Adam, logits(training=True), on a fixed random batch), then its peak RSS (VmHWM: "
+              "TensorFlow, model and step), then raw inference (model(x, training=False) in a tf.function, output "
+              "fetched to numpy), then one infer.segment() call on the folder (decode, resize, forward, write PNG "
+              "masks; model loading excluded).",
+              f"- CPU: {machine['cpu']}, {machine['cores']} cores, flags: {' '.join(machine['cpu_flags']) or 'none'}; "
+              f"native bf16: {'yes' if machine['bf16_native'] else 'no'}; load average at start "
+              f"{machine['load_average_1m']} (other load slows every number); TensorFlow {machine['tensorflow']}."]
+    lines += [f"- Note: {note}." for note in result["notes"]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
