@@ -5,12 +5,15 @@ Reads top-down: the Model (a stack of Layer objects mirrored into a decoder), th
 Run `python convolutional_autoencoder.py --help`.
 """
 import argparse
+import atexit
 import json
 import math
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -241,69 +244,84 @@ def _images_by_stem(folder):
     return files
 
 
-def load_folder(folder, target_kind="face", skip_bad=False, log=print):
-    """Read every input with its label map from `folder`.
+def list_folder(folder, target_kind="face", skip_bad=False, log=print):
+    """The files of every input with its targets in `folder`, found by name without reading pixels.
 
-    Returns (names, images uint8 [N, H, W], labels uint8 [N, H, W]) with labels 0/1 for `face`
-    (face vs rest) and `face_hair` (face+hair vs background), and 0 background / 1 face / 2 hair
-    for `classes3`. Target images are thresholded at 127. Inputs without targets, targets without
-    inputs, unreadable images and size mismatches raise DataError naming the files, or with
-    `skip_bad` are listed through `log` and left out.
+    Returns {name: (input path, target paths...)} in name order, the paths as read_example takes
+    them. Inputs without targets and targets without inputs raise DataError naming the files, or
+    with `skip_bad` are listed through `log` and left out.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"data folder {folder} does not exist: prepare it with `python prepare_data.py` "
                         "(see data128_128/README.md) or pass --data FOLDER")
-    subfolders = {INPUTS: None, FACE_ONLY: None, FACE_HAIR: None}
     needed = {"face": (INPUTS, FACE_ONLY), "face_hair": (INPUTS, FACE_HAIR),
               "classes3": (INPUTS, FACE_ONLY, FACE_HAIR)}[target_kind]
-    for sub in needed:
-        subfolders[sub] = _images_by_stem(folder / sub)
-    stems = set.union(*(set(subfolders[s]) for s in needed))
-    problems = []
-    for stem in sorted(stems):
+    subfolders = {sub: _images_by_stem(folder / sub) for sub in needed}
+    files, problems = {}, []
+    for stem in sorted(set.union(*(set(subfolders[s]) for s in needed))):
         missing = [s for s in needed if stem not in subfolders[s]]
         if missing:
             problems.append(f"{stem} has no file in {', '.join(str(folder / s) for s in missing)}")
-    complete = sorted(s for s in stems if all(s in subfolders[sub] for sub in needed))
-    with ThreadPoolExecutor(8) as pool:
-        read = {sub: list(pool.map(_try_read, [subfolders[sub][s] for s in complete])) for sub in needed}
-    names, images, labels = [], [], []
-    for i, stem in enumerate(complete):
-        arrays = [read[sub][i] for sub in needed]
-        bad = [a for a in arrays if isinstance(a, str)]
-        if bad:
-            problems.extend(bad)
-            continue
-        if len({a.shape for a in arrays}) > 1:
-            problems.append(f"{stem}: input and targets differ in size "
-                            f"({', '.join('x'.join(map(str, a.shape)) for a in arrays)})")
-            continue
-        masks = [a > 127 for a in arrays[1:]]
-        if target_kind == "classes3":
-            face, face_hair = masks
-            label = np.where(face, 1, np.where(face_hair, 2, 0))
         else:
-            label = masks[0]
-        names.append(stem)
-        images.append(arrays[0])
-        labels.append(label.astype(np.uint8))
-    if problems:
-        if not skip_bad:
-            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-            raise DataError(f"{folder}: {shown}. Fix or remove these files, or pass --skip-bad to leave them out")
-        for problem in problems:
-            log(f"skipped: {problem}")
+            files[stem] = tuple(subfolders[sub][stem] for sub in needed)
+    _report(folder, problems, skip_bad, log)
+    if not files:
+        raise DataError(f"{folder} holds no usable input/target pairs: see data128_128/README.md for the layout")
+    return files
+
+
+def read_example(paths, target_kind="face"):
+    """Input image and label map, uint8 [H, W], of one name's files from list_folder.
+
+    Labels are 0/1 for `face` (face vs rest) and `face_hair` (face+hair vs background), and
+    0 background / 1 face / 2 hair for `classes3`; target images are thresholded at 127. An
+    unreadable image or a size mismatch raises DataError naming the file.
+    """
+    arrays = [_read_gray(path) for path in paths]
+    if len({a.shape for a in arrays}) > 1:
+        raise DataError(f"{Path(paths[0]).stem}: input and targets differ in size "
+                        f"({', '.join('x'.join(map(str, a.shape)) for a in arrays)})")
+    masks = [a > 127 for a in arrays[1:]]
+    if target_kind == "classes3":
+        face, face_hair = masks
+        label = np.where(face, 1, np.where(face_hair, 2, 0))
+    else:
+        label = masks[0]
+    return arrays[0], label.astype(np.uint8)
+
+
+def load_folder(folder, target_kind="face", skip_bad=False, log=print):
+    """Read every input with its label map (see read_example) from `folder`.
+
+    Returns (names, images uint8 [N, H, W], labels uint8 [N, H, W]). Inputs without targets,
+    targets without inputs, unreadable images and size mismatches raise DataError naming the
+    files, or with `skip_bad` are listed through `log` and left out.
+    """
+    files = list_folder(folder, target_kind, skip_bad, log)
+    with ThreadPoolExecutor(8) as pool:
+        read = list(pool.map(lambda paths: _try_read(paths, target_kind), files.values()))
+    _report(folder, [r for r in read if isinstance(r, str)], skip_bad, log)
+    names = [name for name, r in zip(files, read) if not isinstance(r, str)]
+    pairs = [r for r in read if not isinstance(r, str)]
     if not names:
         raise DataError(f"{folder} holds no usable input/target pairs: see data128_128/README.md for the layout")
-    if len({a.shape for a in images}) > 1:
+    if len({image.shape for image, _ in pairs}) > 1:
         raise DataError(f"{folder}: images have different sizes; prepare them at one size with prepare_data.py --size")
-    return names, np.stack(images), np.stack(labels)
+    return names, np.stack([image for image, _ in pairs]), np.stack([label for _, label in pairs])
 
 
-def _try_read(path):
+def _report(folder, problems, skip_bad, log):
+    if problems and not skip_bad:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise DataError(f"{folder}: {shown}. Fix or remove these files, or pass --skip-bad to leave them out")
+    for problem in problems:
+        log(f"skipped: {problem}")
+
+
+def _try_read(paths, target_kind):
     try:
-        return _read_gray(path)
+        return read_example(paths, target_kind)
     except DataError as error:
         return str(error)
 
@@ -313,19 +331,26 @@ class Dataset:
 
     `include_hair` switches the target from face to face+hair; `three_classes` gives the label map
     0 background / 1 face / 2 hair. The split is reproducible from `seed` (or read from a split file
-    written by an earlier run) and no person appears in two splits.
+    written by an earlier run) and no person appears in two splits. `streaming` keeps only the file
+    list and reads each batch's files when tf.data asks for it, so a folder larger than memory
+    trains; the batches are the same as when everything is read up front.
     """
 
     def __init__(self, batch_size, folder="data128_128", include_hair=False, three_classes=False,
-                 seed=0, split=None, augment=True, skip_bad=False, log=print):
+                 seed=0, split=None, augment=True, skip_bad=False, streaming=False, log=print):
         self.batch_size = batch_size
         self.folder = str(folder)
         self.seed = seed
         self.augment = augment
+        self.streaming = streaming
         self.target_kind = "classes3" if three_classes else "face_hair" if include_hair else "face"
         self.num_classes = 3 if three_classes else 2
         started = time.perf_counter()
-        names, images, labels = load_folder(folder, self.target_kind, skip_bad, log)
+        if streaming:
+            files = list_folder(folder, self.target_kind, skip_bad, log)
+            names = list(files)
+        else:
+            names, images, labels = load_folder(folder, self.target_kind, skip_bad, log)
         self.load_seconds = time.perf_counter() - started
         self.split = split if split is not None else split_by_person(names, seed)
         empty = [s for s in ("train", "validation") if not self.split[s]]
@@ -337,17 +362,38 @@ class Dataset:
         if unknown:
             raise DataError(f"the split names {len(unknown)} images not in {folder} (first: {unknown[0]}): "
                             "use the data folder the model was trained on")
-        self.images, self.labels = {}, {}
-        for s in SPLITS:
-            rows = [index[n] for n in self.split[s]]
-            self.images[s], self.labels[s] = images[rows], labels[rows]
-        self.image_shape = images.shape[1:]
+        if streaming:
+            self.files = {s: [files[n] for n in self.split[s]] for s in SPLITS}
+            first = next(paths for s in SPLITS for paths in self.files[s])
+            self.image_shape = read_example(first, self.target_kind)[0].shape
+        else:
+            self.images, self.labels = {}, {}
+            for s in SPLITS:
+                rows = [index[n] for n in self.split[s]]
+                self.images[s], self.labels[s] = images[rows], labels[rows]
+            self.image_shape = images.shape[1:]
 
     def size(self, split):
         return len(self.split[split])
 
-    def steps_per_epoch(self):
-        return -(-self.size("train") // self.batch_size)
+    def steps_per_epoch(self, replicas=1):
+        """Training steps per epoch when each step takes one batch per replica (see _schedule)."""
+        return self._steps("train", replicas)
+
+    def examples(self, split, rows):
+        """uint8 images and label maps [len(rows), H, W] of a split's rows, from memory or read now."""
+        if not self.streaming:
+            return self.images[split][rows], self.labels[split][rows]
+        images = np.empty((len(rows), *self.image_shape), np.uint8)
+        labels = np.empty_like(images)
+        for i, row in enumerate(rows):
+            paths = self.files[split][row]
+            image, label = read_example(paths, self.target_kind)
+            if image.shape != self.image_shape:
+                raise DataError(f"{paths[0]} is not {'x'.join(map(str, self.image_shape))} like the other "
+                                "images: prepare them at one size with prepare_data.py --size")
+            images[i], labels[i] = image, label
+        return images, labels
 
     def save_split(self, path):
         with open(path, "w") as f:
@@ -358,32 +404,63 @@ class Dataset:
         with open(path) as f:
             return json.load(f)
 
-    def train_batches(self, epoch, skip=0):
+    def train_batches(self, epoch, skip=0, context=None):
         """One epoch of shuffled (and augmented) training batches as (images, labels) tensors.
 
         Shuffle order and augmentation depend only on (seed, epoch), so a resumed run sees the
-        same batches; `skip` drops the batches an interrupted epoch already used.
+        same batches; `skip` drops the steps an interrupted epoch already took. `context` is the
+        tf.distribute.InputContext of a distributed run (see _schedule).
         """
         order = np.random.default_rng([self.seed, epoch]).permutation(self.size("train"))
-        images, labels = self.images["train"], self.labels["train"]
 
-        def make_batch(batch_number, rows):
-            x, y = images[rows], labels[rows]
+        def make_batch(number, start, stop):
+            x, y = self.examples("train", order[start:stop])
             if self.augment:
-                seed = np.random.SeedSequence([self.seed, epoch, int(batch_number)]).generate_state(1)[0]
+                seed = np.random.SeedSequence([self.seed, epoch, int(number)]).generate_state(1)[0]
                 x, y = augment_batch(x, y, seed=int(seed))
             return x, y
 
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size).enumerate().skip(skip)
-        batches = batches.map(
-            lambda i, rows: tf.numpy_function(make_batch, [i, rows], (tf.uint8, tf.uint8), stateful=False),
+        return self._serve(make_batch, self._schedule("train", context, skip))
+
+    def batches(self, split, context=None):
+        """Unaugmented batches of a split, in file-name order."""
+        return self._serve(lambda number, start, stop: self.examples(split, np.arange(start, stop)),
+                           self._schedule(split, context))
+
+    def _steps(self, split, replicas):
+        global_batch = self.batch_size * replicas
+        return self.size(split) // global_batch + (self.size(split) % global_batch >= replicas)
+
+    def _schedule(self, split, context=None, skip=0):
+        """(number, start, stop) of the batches one input pipeline serves: rows start:stop of the order.
+
+        Step s takes batches s*R to s*R + R - 1, one per replica (R = 1 without tf.distribute), of
+        batch_size rows each, except that the last step's rows are shared out evenly, a remainder
+        smaller than R joining the step before: no replica gets an empty batch, which TensorFlow's
+        oneDNN CPU kernels mishandle. Each worker's pipeline serves its own replicas' batches.
+        """
+        context = context or tf.distribute.InputContext()
+        replicas, count = context.num_replicas_in_sync, self.size(split)
+        steps = self._steps(split, replicas)
+        if count and not steps:
+            raise DataError(f"the {split} split has {count} images, fewer than the {replicas} replicas: "
+                            "train on fewer devices or with more data")
+        if not steps:
+            return []
+        bounds = [(j * self.batch_size, (j + 1) * self.batch_size) for j in range((steps - 1) * replicas)]
+        last = np.array_split(np.arange((steps - 1) * self.batch_size * replicas, count), replicas)
+        bounds += [(rows[0], rows[-1] + 1) for rows in last]
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        return [(j, *bounds[j]) for s in range(skip, steps)
+                for j in range(s * replicas + first, s * replicas + first + local)]
+
+    def _serve(self, make_batch, schedule):
+        """tf.data batches of make_batch(number, start, stop) -> (uint8 images, uint8 labels)."""
+        batches = tf.data.Dataset.from_tensor_slices(np.array(schedule, np.int64).reshape(-1, 3)).map(
+            lambda row: tf.numpy_function(make_batch, tf.unstack(row), (tf.uint8, tf.uint8), stateful=False),
             num_parallel_calls=2, deterministic=True)
         return batches.map(self._to_model).prefetch(2)
-
-    def batches(self, split):
-        """Unaugmented batches of a split, in file-name order."""
-        data = tf.data.Dataset.from_tensor_slices((self.images[split], self.labels[split]))
-        return data.batch(self.batch_size).map(self._to_model).prefetch(2)
 
     def _to_model(self, images, labels):
         images = tf.ensure_shape(images, [None, *self.image_shape])
@@ -418,9 +495,11 @@ DEFAULTS = {
     "seed": 0,
     "out": "save",
     "skip_bad": False,
+    "strategy": "default",
+    "streaming": False,
 }
 # What may change when a run is resumed; everything else comes from its config.json.
-RESUMABLE = ("epochs", "max_steps", "max_minutes", "eval_every")
+RESUMABLE = ("epochs", "max_steps", "max_minutes", "eval_every", "strategy", "streaming")
 COMPUTE_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 CHECKPOINT_BEST, CHECKPOINT_LATEST = "best", "latest"
 
@@ -439,25 +518,37 @@ def predict(model, images, tta="none"):
 
 
 def loss_function(kind, num_classes):
-    """loss(logits, labels) for `rmse` (the reference), `bce` or `bce_dice`."""
+    """loss(logits, labels) for `rmse` (the reference), `bce` or `bce_dice`, over the global batch.
+
+    Under a tf.distribute strategy each replica holds a slice of the batch: the sums the loss is
+    made of are added up across replicas (all_reduce, whose gradient is again an all-reduce) and the
+    loss is divided by the number of replicas, because the optimizer adds up their gradients. The
+    replicas' losses then add up to the loss of the global batch, and so do their gradients.
+    """
 
     def loss(logits, labels):
+        replica = tf.distribute.get_replica_context()
+
+        def total(x, axis=None):
+            return replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(x, axis))
+
         if num_classes == 1:
             truth = tf.cast(labels, tf.float32)[..., None]
         else:
             truth = tf.one_hot(labels, num_classes)
         probs = probabilities(logits)
+        pixels = total(tf.cast(tf.size(labels), tf.float32))
         if kind == "rmse":
-            return tf.sqrt(tf.reduce_mean(tf.square(probs - truth)))
-        if num_classes == 1:
-            value = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(truth, logits))
+            value = tf.sqrt(total(tf.square(probs - truth)) / (pixels * truth.shape[-1]))
+        elif num_classes == 1:
+            value = total(tf.nn.sigmoid_cross_entropy_with_logits(truth, logits)) / pixels
         else:
-            value = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(truth, logits))
+            value = total(tf.nn.softmax_cross_entropy_with_logits(truth, logits)) / pixels
         if kind == "bce_dice":
-            overlap = tf.reduce_sum(probs * truth, axis=[0, 1, 2])
-            total = tf.reduce_sum(probs + truth, axis=[0, 1, 2])
-            value += 1.0 - tf.reduce_mean((2.0 * overlap + 1.0) / (total + 1.0))
-        return value
+            overlap = total(probs * truth, axis=[0, 1, 2])
+            union = total(probs + truth, axis=[0, 1, 2])
+            value += 1.0 - tf.reduce_mean((2.0 * overlap + 1.0) / (union + 1.0))
+        return value / replica.num_replicas_in_sync
 
     return loss
 
@@ -472,6 +563,21 @@ def learning_rate(config, total_steps):
         warmup_target=config["lr"], warmup_steps=warmup)
 
 
+def make_strategy(name):
+    """The tf.distribute strategy of --strategy (docs/scale_out.md).
+
+    `mirrored` keeps a replica of the model on every local GPU, or on every logical CPU device when
+    there is no GPU; `multiworker` on the devices of every machine named in the TF_CONFIG
+    environment variable; `default` is TensorFlow's one-device strategy.
+    """
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def build_model(config):
     num_classes = 3 if config["targets"] == "classes3" else 1
     return Model.from_description(
@@ -484,23 +590,35 @@ def build_model(config):
 def make_dataset(config, split=None, augment=None):
     return Dataset(config["batch_size"], config["data"], include_hair=config["targets"] == "face_hair",
                    three_classes=config["targets"] == "classes3", seed=config["seed"], split=split,
-                   augment=config["augment"] if augment is None else augment, skip_bad=config["skip_bad"])
+                   augment=config["augment"] if augment is None else augment, skip_bad=config["skip_bad"],
+                   streaming=config["streaming"])
 
 
-def evaluate_split(model, dataset, split, tta="none", with_examples=False):
-    """Scores of `model` on a split of `dataset`, and optionally the first 12 examples for a figure."""
+def evaluate_split(model, dataset, split, tta="none", with_examples=False, strategy=None):
+    """Scores of `model` on a split of `dataset`, and optionally the first 12 examples for a figure.
+
+    Under a tf.distribute `strategy` the replicas score slices of each step and their confusion
+    matrices are added up; the examples come from this worker's first replica (on the chief, the
+    first images of the split).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
     num_classes = dataset.num_classes
 
-    @tf.function(reduce_retracing=True)
-    def step(images, labels):
+    def replica_step(images, labels):
         probs = predict(model, images, tta)
         return confusion_matrix(labels, predicted_classes(probs), num_classes), probs
 
+    @tf.function(reduce_retracing=True)
+    def step(batch):
+        counts, probs = strategy.run(replica_step, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, counts, axis=None), probs
+
     confusion, examples = np.zeros([num_classes, num_classes], np.int64), None
-    for images, labels in dataset.batches(split):
-        counts, probs = step(images, labels)
+    for batch in strategy.distribute_datasets_from_function(lambda context: dataset.batches(split, context)):
+        counts, probs = step(batch)
         confusion += counts.numpy()
         if with_examples and examples is None:
+            images, labels, probs = (strategy.experimental_local_results(t)[0] for t in (*batch, probs))
             examples = (images[:12, ..., 0].numpy() * 255, labels[:12].numpy(), probs[:12].numpy())
     result = scores(confusion)
     result["images"] = dataset.size(split)
@@ -587,71 +705,104 @@ def train(config, resume=None, log=print):
     A new run writes save/<description>/<timestamp>/ with config.json, split.json, the latest and the
     best (by validation pixel accuracy) checkpoints, metrics.json, TensorBoard logs and figures in
     image_plots/. `resume` continues such a folder with its step, optimizer state and best score.
+    Under a tf.distribute strategy (make_strategy) every step takes batch_size images per replica
+    and only the chief worker writes the run folder.
     """
-    if resume:
-        run_dir = Path(resume)
-        split = Dataset.load_split(run_dir / "split.json")
-    else:
-        run_dir = None
-        split = None
+    # MultiWorkerMirroredStrategy has to exist before TensorFlow runs anything.
+    strategy = make_strategy(config["strategy"])
+    chief = strategy.extended.should_checkpoint
+    split = Dataset.load_split(Path(resume) / "split.json") if resume else None
     tf.keras.utils.set_random_seed(config["seed"])
     dataset = make_dataset(config, split)
     log(f"data: {config['data']} ({config['targets']}), train {dataset.size('train')} / validation "
         f"{dataset.size('validation')} / test {dataset.size('test')} images, read in {dataset.load_seconds:.1f}s")
-    model = build_model(config)
-    model.check_size(*dataset.image_shape)
-    steps_per_epoch = dataset.steps_per_epoch()
+    replicas = strategy.num_replicas_in_sync
+    global_batch = config["batch_size"] * replicas
+    if config["strategy"] != "default":
+        log(f"strategy {config['strategy']}: {replicas} replicas of {config['batch_size']} images, "
+            f"global batch {global_batch}")
+    steps_per_epoch = dataset.steps_per_epoch(replicas)
     total_steps = config["epochs"] * steps_per_epoch
     if config["max_steps"] is not None:
         total_steps = min(total_steps, config["max_steps"])
-    optimizer = tf.keras.optimizers.Adam(learning_rate(config, config["epochs"] * steps_per_epoch))
-    optimizer.build(model.trainable_variables)
+    with strategy.scope():
+        model = build_model(config)
+        model.check_size(*dataset.image_shape)
+        optimizer = tf.keras.optimizers.Adam(learning_rate(config, config["epochs"] * steps_per_epoch))
+        optimizer.build(model.trainable_variables)
+    # Plain variables: the loop reads and sets them outside the replicas, the same on every worker.
     step = tf.Variable(0, dtype=tf.int64, name="step")
     best = tf.Variable(-1.0, dtype=tf.float64, name="best_pixel_accuracy")
-    if run_dir is None:
+    if not chief:
+        # The other workers save too, because saving averages the replicas' batch-norm statistics
+        # in a step all workers take together; they save into a scratch folder nobody reads.
+        run_dir = Path(tempfile.mkdtemp(prefix="worker-"))
+        atexit.register(shutil.rmtree, run_dir, ignore_errors=True)
+    elif resume:
+        run_dir = Path(resume)
+    else:
         run_dir = new_run_dir(Path(config["out"]) / model.description)
         dataset.save_split(run_dir / "split.json")
-    write_json(run_dir / "config.json", {**config, "image_size": list(dataset.image_shape), "model": model.config})
+    if chief:
+        write_json(run_dir / "config.json", {**config, "image_size": list(dataset.image_shape), "model": model.config})
+        (run_dir / "image_plots").mkdir(exist_ok=True)
     latest = tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, best=best),
         run_dir / CHECKPOINT_LATEST, max_to_keep=2)
     best_manager = tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model, step=step), run_dir / CHECKPOINT_BEST, max_to_keep=1)
     if resume:
-        if latest.latest_checkpoint is None:
-            raise UsageError(f"{run_dir} has no checkpoint in {run_dir / CHECKPOINT_LATEST}: "
+        checkpoint = tf.train.latest_checkpoint(str(Path(resume) / CHECKPOINT_LATEST))
+        if checkpoint is None:
+            raise UsageError(f"{resume} has no checkpoint in {Path(resume) / CHECKPOINT_LATEST}: "
                              "pass a run folder written by this script to --resume")
-        latest.checkpoint.restore(latest.latest_checkpoint).assert_existing_objects_matched()
-        log(f"resumed {run_dir} at step {int(step)} (best validation pixel accuracy {float(best):.4f})")
-    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
-    (run_dir / "image_plots").mkdir(exist_ok=True)
+        latest.checkpoint.restore(checkpoint).assert_existing_objects_matched()
+        log(f"resumed {resume} at step {int(step)} (best validation pixel accuracy {float(best):.4f})")
+    writer = tf.summary.create_file_writer(str(run_dir / "logs")) if chief else tf.summary.create_noop_writer()
     loss_of = loss_function(config["loss"], model.num_classes)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *dataset.image_shape, 1], tf.float32),
-                                  tf.TensorSpec([None, *dataset.image_shape], tf.int32)])
-    def train_step(images, labels):
-        with tf.GradientTape() as tape:
-            loss = loss_of(model.logits(images, training=True), labels)
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return loss
+    def epoch_batches(epoch, skip):
+        return strategy.distribute_datasets_from_function(
+            lambda context: dataset.train_batches(epoch, skip, context))
+
+    @tf.function(input_signature=[epoch_batches(0, 0).element_spec, tf.TensorSpec([], tf.float32)])
+    def train_step(batch, asked_to_stop):
+        """The loss of one global batch, and how many replicas were asked to stop (`asked_to_stop` 1)."""
+
+        def replica_step(images, labels):
+            with tf.GradientTape() as tape:
+                loss = loss_of(model.logits(images, training=True), labels)
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            # Shared so that all workers stop after the same step (SIGINT or --max-minutes can come
+            # to one worker only, or at different times); tf.identity puts the flag on this replica's
+            # device, which all_reduce needs.
+            return loss, tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.identity(asked_to_stop))
+
+        losses, stops = strategy.run(replica_step, args=batch)
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None),
+                strategy.experimental_local_results(stops)[0])
 
     def evaluate_now():
-        result, (images, labels, probs) = evaluate_split(model, dataset, "validation", config["tta"], True)
+        result, (images, labels, probs) = evaluate_split(
+            model, dataset, "validation", config["tta"], True, strategy)
         s = int(step)
         log(f"step {s} validation: {format_scores(result)}")
-        figure = examples_figure(images, labels, probs, predicted_classes(probs).numpy(), f"step {s}")
-        figure.savefig(run_dir / "image_plots" / f"figure{s}.png")
-        picture = figure_to_array(figure)
-        plt.close(figure)
-        with writer.as_default(step=s):
-            for name in METRIC_NAMES:
-                tf.summary.scalar(f"validation/{name}", result[name])
-            tf.summary.image("validation/examples", picture[None])
+        if chief:
+            figure = examples_figure(images, labels, probs, predicted_classes(probs).numpy(), f"step {s}")
+            figure.savefig(run_dir / "image_plots" / f"figure{s}.png")
+            picture = figure_to_array(figure)
+            plt.close(figure)
+            with writer.as_default(step=s):
+                for name in METRIC_NAMES:
+                    tf.summary.scalar(f"validation/{name}", result[name])
+                tf.summary.image("validation/examples", picture[None])
         if result["pixel_accuracy"] > float(best):
             best.assign(result["pixel_accuracy"])
             best_manager.save(checkpoint_number=s)
-            write_json(run_dir / "metrics.json", {"step": s, "validation": result})
+            if chief:
+                write_json(run_dir / "metrics.json", {"step": s, "validation": result})
 
     deadline = time.monotonic() + 60 * config["max_minutes"] if config["max_minutes"] else None
     stopped = None
@@ -660,22 +811,24 @@ def train(config, resume=None, log=print):
             epoch, skip = divmod(int(step), steps_per_epoch)
             progress = Progress(epoch, config["epochs"], steps_per_epoch)
             progress.done = skip
-            for images, labels in dataset.train_batches(epoch, skip):
-                loss = float(train_step(images, labels))
+            for batch in epoch_batches(epoch, skip):
+                reason = stop.reason or ("--max-minutes" if deadline and time.monotonic() > deadline else None)
+                loss, stops = train_step(batch, tf.constant(float(reason is not None)))
+                loss = float(loss)
                 if not math.isfinite(loss):
                     raise TrainingError(
                         f"the loss became {loss} at step {int(step) + 1}; the last good checkpoint is in "
                         f"{run_dir / CHECKPOINT_LATEST}: lower --lr or try --loss bce, then --resume {run_dir}")
                 step.assign_add(1)
-                progress.update(loss, int(images.shape[0]))
+                progress.update(loss, sum(len(x) for x in strategy.experimental_local_results(batch[0])))
                 with writer.as_default(step=int(step)):
                     tf.summary.scalar("train/loss", loss)
-                    tf.summary.scalar("train/learning_rate", float(optimizer.learning_rate))
+                    tf.summary.scalar("train/learning_rate", float(optimizer.learning_rate.numpy()))
                 if int(step) % config["eval_every"] == 0:
                     evaluate_now()
                     latest.save(checkpoint_number=int(step))
-                if stop.reason or (deadline and time.monotonic() > deadline):
-                    stopped = stop.reason or "--max-minutes"
+                if float(stops) > 0:
+                    stopped = reason or "another worker"
                 if stopped or int(step) >= total_steps:
                     break
     if int(step) % config["eval_every"] != 0:
@@ -689,8 +842,13 @@ def train(config, resume=None, log=print):
     if dataset.size("test") == 0:
         log(f"the test split is empty, so the best checkpoint was not tested; run folder: {run_dir}")
         return run_dir
-    best_manager.checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
-    test = evaluate_split(model, dataset, "test", config["tta"])
+    # A worker's scratch folder lacks the best checkpoint when a resumed run found no better one.
+    best_checkpoint = best_manager.latest_checkpoint or tf.train.latest_checkpoint(
+        str(Path(resume or run_dir) / CHECKPOINT_BEST))
+    best_manager.checkpoint.restore(best_checkpoint).assert_existing_objects_matched()
+    test = evaluate_split(model, dataset, "test", config["tta"], strategy=strategy)
+    if not chief:
+        return run_dir
     metrics = read_json(run_dir / "metrics.json")
     write_json(run_dir / "metrics.json", {**metrics, "test": test})
     log(f"best checkpoint (step {metrics['step']}) on the test split: {format_scores(test)}")
@@ -721,9 +879,13 @@ def load_trained(model_dir, precision="fp32"):
     return model, config
 
 
-def evaluate(model_dir, data=None, split="test", tta="none", precision="fp32", batch_size=100):
-    """The four metrics of a trained model on one split (or `all`) of a data folder."""
+def evaluate(model_dir, data=None, split="test", tta=None, precision="fp32", batch_size=100):
+    """The four metrics of a trained model on one split (or `all`) of a data folder.
+
+    `tta` defaults to the run's own setting, so the test numbers match its metrics.json.
+    """
     model, config = load_trained(model_dir, precision)
+    tta = tta or config["tta"]
     config = {**config, "batch_size": batch_size, "data": data or config["data"]}
     saved_split = Dataset.load_split(Path(model_dir) / "split.json")
     if split == "all":
@@ -763,6 +925,11 @@ def parse_train_args(argv):
     flag("--out", help="runs are written to OUT/<description>/<timestamp>/")
     flag("--resume", metavar="DIR", help="continue the run in DIR")
     flag("--skip-bad", action="store_true", default=None, help="leave out (and list) unreadable or unmatched images")
+    flag("--strategy", choices=("default", "mirrored", "multiworker"),
+         help="tf.distribute: one device, all local GPUs/CPUs, or the machines in TF_CONFIG; "
+              "--batch-size is per replica")
+    flag("--streaming", action="store_true", default=None,
+         help="read images batch by batch instead of all up front, for data larger than memory")
     for action in parser._actions:
         if action.dest in DEFAULTS:
             action.help = f"{action.help or ''} (default: {DEFAULTS[action.dest]})".strip()
@@ -791,7 +958,7 @@ def parse_evaluate_args(argv):
     parser.add_argument("--model-dir", default="pretrained", help="run folder or pretrained/ (default: pretrained)")
     parser.add_argument("--data", help="data folder (default: the one the model was trained on)")
     parser.add_argument("--split", default="test", choices=(*SPLITS, "all"))
-    parser.add_argument("--tta", default="none", choices=("none", "flip"))
+    parser.add_argument("--tta", choices=("none", "flip"), help="default: the setting the model was trained with")
     parser.add_argument("--precision", default="fp32", choices=tuple(COMPUTE_DTYPES))
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--json", action="store_true", help="print one JSON line")
@@ -835,6 +1002,13 @@ def main(argv=None):
         return 0
     except (UsageError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except tf.errors.OpError as error:
+        # A DataError raised while tf.data reads files (--streaming) arrives inside TensorFlow's error.
+        data_error = re.search(r"DataError: (.*)", error.message)
+        if data_error is None:
+            raise
+        print(f"error: {data_error.group(1)}", file=sys.stderr)
         return 2
     except TrainingError as error:
         print(f"error: {error}", file=sys.stderr)
