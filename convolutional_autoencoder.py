@@ -896,6 +896,17 @@ def evaluate(model_dir, data=None, split="test", tta=None, precision="fp32", bat
     return evaluate_split(model, dataset, split, tta)
 
 
+def training_time(model_dir):
+    """(steps, minutes) of the run that wrote model_dir/logs, from its TensorBoard event times."""
+    steps, times = 0, []
+    tf.get_logger().setLevel("ERROR")  # summary_iterator's deprecation notice is not for our users
+    for path in sorted(Path(model_dir).glob("logs/events.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            times.append(event.wall_time)
+            steps = max(steps, event.step)
+    return steps, (max(times) - min(times)) / 60 if times else None
+
+
 def parse_train_args(argv):
     parser = argparse.ArgumentParser(
         description="Train the face segmentation autoencoder. Defaults are the reference recipe; "
@@ -992,10 +1003,14 @@ def main(argv=None):
         if argv[:1] == ["evaluate"]:
             args = parse_evaluate_args(argv[1:])
             result = evaluate(args.model_dir, args.data, args.split, args.tta, args.precision, args.batch_size)
+            steps, minutes = training_time(args.model_dir)
             if args.json:
-                print(json.dumps({k: result[k] for k in (*METRIC_NAMES, "images", "class_iu")}))
+                print(json.dumps({**{k: result[k] for k in (*METRIC_NAMES, "images", "class_iu")},
+                                  "train_steps": steps, "train_minutes": minutes}))
             else:
                 print(f"{args.model_dir} on {args.split} ({result['images']} images): {format_scores(result)}")
+                if minutes is not None:
+                    print(f"trained {steps} steps in {minutes:.0f} minutes (TensorBoard event times)")
             return 0
         config, resume = parse_train_args(argv[1:] if argv[:1] == ["train"] else argv)
         train(config, resume)

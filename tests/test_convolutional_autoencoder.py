@@ -184,6 +184,7 @@ def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_pa
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu", "images"} <= set(result)
     assert result["images"] == 12
+    assert result["train_steps"] == 4 and result["train_minutes"] >= 0
 
 
 def test_resume_refuses_a_changed_recipe(face_folder, tmp_path, capsys):
