@@ -271,3 +271,16 @@ def test_sigint_saves_a_resumable_checkpoint(tmp_path):
     assert stopped_at >= 8
     assert ca.main(["--resume", str(run), "--max-steps", str(stopped_at + 1)]) == 0
     assert tf.train.latest_checkpoint(str(run / "latest")).endswith(f"ckpt-{stopped_at + 1}")
+
+
+def test_half_written_checkpoint_files_do_not_break_resume(face_folder, tmp_path):
+    # A crash while saving leaves files of the new checkpoint but no record of it: TensorFlow writes
+    # the `checkpoint` state file only after the data and index files are complete.
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "2", "--out", str(out)]) == 0
+    [run] = run_folders(out)
+    (run / "latest" / "ckpt-3.data-00000-of-00001").write_bytes(b"\x00" * 100)
+    (run / "latest" / "ckpt-3.index").write_bytes(b"truncated")
+    assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-2")
+    assert ca.main(["--resume", str(run), "--max-steps", "3"]) == 0
+    assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-3")
