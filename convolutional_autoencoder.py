@@ -553,6 +553,15 @@ def loss_function(kind, num_classes):
     return loss
 
 
+def optimization_step(model, optimizer, loss_of, images, labels):
+    """One gradient step on a batch (of one replica); returns its loss. Benchmarks time this too."""
+    with tf.GradientTape() as tape:
+        loss = loss_of(model.logits(images, training=True), labels)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+    return loss
+
+
 def learning_rate(config, total_steps):
     """Constant Adam rate, or a one-cycle schedule: warm up to `lr` over 30% of the run, cosine to 0."""
     if config["schedule"] == "constant":
@@ -770,10 +779,7 @@ def train(config, resume=None, log=print):
         """The loss of one global batch, and how many replicas were asked to stop (`asked_to_stop` 1)."""
 
         def replica_step(images, labels):
-            with tf.GradientTape() as tape:
-                loss = loss_of(model.logits(images, training=True), labels)
-            gradients = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            loss = optimization_step(model, optimizer, loss_of, images, labels)
             # Shared so that all workers stop after the same step (SIGINT or --max-minutes can come
             # to one worker only, or at different times); tf.identity puts the flag on this replica's
             # device, which all_reduce needs.

@@ -86,11 +86,7 @@ def training_rate(model, args):
     @tf.function(input_signature=[tf.TensorSpec([None, args.size, args.size, 1], tf.float32),
                                   tf.TensorSpec([None, args.size, args.size], tf.int32)])
     def train_step(images, labels):
-        with tf.GradientTape() as tape:
-            loss = loss_of(model.logits(images, training=True), labels)
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return loss
+        return ca.optimization_step(model, optimizer, loss_of, images, labels)
 
     images, labels = random_batch(args)
     return args.batch_size * args.steps / timed(lambda: float(train_step(images, labels)), args.warmup, args.steps)
