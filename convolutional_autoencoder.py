@@ -192,6 +192,9 @@ def probabilities(logits):
 
 INPUTS, FACE_HAIR, FACE_ONLY = "inputs", "targets", "targets_face_only"
 TARGET_KINDS = ("face", "face_hair", "classes3")
+# What each class id of a target kind stands for (the class order of per-class scores).
+CLASS_NAMES = {"face": ("background", "face"), "face_hair": ("background", "face+hair"),
+               "classes3": ("background", "face", "hair")}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm")
 SPLITS = ("train", "validation", "test")
 
@@ -886,7 +889,8 @@ def load_trained(model_dir, precision="fp32"):
 
 
 def evaluate(model_dir, data=None, split="test", tta=None, precision="fp32", batch_size=100):
-    """The four metrics of a trained model on one split (or `all`) of a data folder.
+    """The four metrics of a trained model on one split (or `all`) of a data folder, with its
+    per-class IU and class names (`class_iu`, `classes`).
 
     `tta` defaults to the run's own setting, so the test numbers match its metrics.json.
     """
@@ -899,7 +903,7 @@ def evaluate(model_dir, data=None, split="test", tta=None, precision="fp32", bat
         split = "test"
     dataset = make_dataset(config, saved_split, augment=False)
     model.check_size(*dataset.image_shape)
-    return evaluate_split(model, dataset, split, tta)
+    return {**evaluate_split(model, dataset, split, tta), "classes": CLASS_NAMES[config["targets"]]}
 
 
 def training_time(model_dir):
@@ -1011,10 +1015,13 @@ def main(argv=None):
             result = evaluate(args.model_dir, args.data, args.split, args.tta, args.precision, args.batch_size)
             steps, minutes = training_time(args.model_dir)
             if args.json:
-                print(json.dumps({**{k: result[k] for k in (*METRIC_NAMES, "images", "class_iu")},
+                print(json.dumps({**{k: result[k] for k in (*METRIC_NAMES, "images", "classes", "class_iu")},
                                   "train_steps": steps, "train_minutes": minutes}))
             else:
                 print(f"{args.model_dir} on {args.split} ({result['images']} images): {format_scores(result)}")
+                print("per-class IU: " + "  ".join(
+                    f"{name} {'—' if iu is None else f'{100 * iu:.2f}%'}"
+                    for name, iu in zip(result["classes"], result["class_iu"])))
                 if minutes is not None:
                     print(f"trained {steps} steps in {minutes:.0f} minutes (TensorBoard event times)")
             return 0

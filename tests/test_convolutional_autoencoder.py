@@ -185,6 +185,16 @@ def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_pa
     assert {"pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu", "images"} <= set(result)
     assert result["images"] == 12
     assert result["train_steps"] == 4 and result["train_minutes"] >= 0
+    assert result["classes"] == ["background", "face"] and len(result["class_iu"]) == 2
+    assert result["mean_iu"] == pytest.approx(np.mean(result["class_iu"]))
+
+    # evaluate, for people: the four metrics, then the IU of each named class
+    assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder), "--split", "all"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"{run} on all (12 images): pixel_accuracy ")
+    background, face = (f"{100 * iu:.2f}%" for iu in result["class_iu"])
+    assert printed[1] == f"per-class IU: background {background}  face {face}"
+    assert printed[2] == "trained 4 steps in " + printed[2].split(" in ")[1]
 
 
 def test_resume_refuses_a_changed_recipe(face_folder, tmp_path, capsys):
