@@ -130,6 +130,13 @@ def test_training_batches_are_reproducible_and_augmented(face_folder):
                (x.numpy()[..., 0] * 255).round().astype(np.uint8))
 
 
+def test_pipelines_do_not_autotune(face_folder):
+    # tf.data's autotuning thread made each new epoch wait up to a minute for the old iterator.
+    dataset = ca.Dataset(4, face_folder, seed=5)
+    for pipeline in (dataset.train_batches(epoch=0), dataset.batches("validation")):
+        assert pipeline.options().autotune.enabled is False
+
+
 def test_real_data_split(real_data):
     dataset = ca.Dataset(100, real_data)
     sizes = {s: dataset.size(s) for s in ca.SPLITS}
