@@ -647,24 +647,28 @@ def format_scores(result):
 
 
 class Progress:
-    """One line per epoch: a bar, the mean loss, images per second and the time left."""
+    """One line per epoch: a bar, the mean loss, images per second and the time left.
 
-    def __init__(self, epoch, epochs, steps, stream=sys.stderr):
+    `done` steps of the epoch were taken before (a resumed run); the mean loss, speed and time left
+    are of the steps taken here.
+    """
+
+    def __init__(self, epoch, epochs, steps, done=0, stream=sys.stderr):
         self.epoch, self.epochs, self.steps, self.stream = epoch, epochs, steps, stream
         self.tty = stream.isatty()
-        self.started, self.done, self.images, self.loss_sum = time.perf_counter(), 0, 0, 0.0
+        self.started, self.skipped, self.done, self.images, self.loss_sum = time.perf_counter(), done, done, 0, 0.0
 
     def update(self, loss, images):
         self.done += 1
         self.images += images
         self.loss_sum += loss
         if self.tty or self.done == self.steps:
-            elapsed = time.perf_counter() - self.started
+            elapsed, taken = time.perf_counter() - self.started, self.done - self.skipped
             rate = self.images / elapsed
-            left = elapsed / self.done * (self.steps - self.done)
+            left = elapsed / taken * (self.steps - self.done)
             bar = "#" * (20 * self.done // self.steps)
             self.stream.write(f"\repoch {self.epoch + 1}/{self.epochs} [{bar:<20}] {self.done}/{self.steps} "
-                              f"loss {self.loss_sum / self.done:.4f}  {rate:.1f} img/s  ETA {left:.0f}s")
+                              f"loss {self.loss_sum / taken:.4f}  {rate:.1f} img/s  ETA {left:.0f}s")
             if self.done == self.steps or not self.tty:
                 self.stream.write("\n")
             self.stream.flush()
@@ -823,8 +827,7 @@ def train(config, resume=None, log=print):
     with StopRequest() as stop:
         while int(step) < total_steps and stopped is None:
             epoch, skip = divmod(int(step), steps_per_epoch)
-            progress = Progress(epoch, config["epochs"], steps_per_epoch)
-            progress.done = skip
+            progress = Progress(epoch, config["epochs"], steps_per_epoch, done=skip)
             for batch in epoch_batches(epoch, skip):
                 reason = stop.reason or ("--max-minutes" if deadline and time.monotonic() > deadline else None)
                 loss, stops = train_step(batch, tf.constant(float(reason is not None)))
@@ -962,9 +965,9 @@ def parse_train_args(argv):
     args = vars(parser.parse_args(argv))
     resume = args.pop("resume")
     given = {k: v for k, v in args.items() if v is not None}
-    if resume:
-        if not (Path(resume) / "config.json").is_file():
-            raise UsageError(f"{resume} is not a run folder (no config.json): pass a folder written by "
+    if resume is not None:  # an empty --resume "" (e.g. an unset shell variable) must not start a new run
+        if not resume or not (Path(resume) / "config.json").is_file():
+            raise UsageError(f"{resume!r} is not a run folder (no config.json): pass a folder written by "
                              "this script, e.g. save/<description>/<timestamp>/")
         saved = read_json(Path(resume) / "config.json")
         for derived in ("model", "image_size"):

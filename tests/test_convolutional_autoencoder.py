@@ -1,4 +1,5 @@
 """Dataset and the training / evaluation commands, on small synthetic folders and on the real data."""
+import io
 import json
 import os
 import signal
@@ -204,6 +205,15 @@ def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_pa
     assert printed[2] == "trained 4 steps in " + printed[2].split(" in ")[1]
 
 
+def test_progress_of_a_resumed_epoch_averages_the_steps_taken_here():
+    stream = io.StringIO()
+    progress = ca.Progress(epoch=3, epochs=10, steps=5, done=3, stream=stream)
+    progress.update(0.5, 32)
+    progress.update(0.3, 22)
+    line = stream.getvalue()
+    assert line.startswith("\repoch 4/10 [####################] 5/5 loss 0.4000 ") and line.endswith("ETA 0s\n")
+
+
 def test_resume_refuses_a_changed_recipe(face_folder, tmp_path, capsys):
     out = tmp_path / "save"
     assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(out)]) == 0
@@ -252,7 +262,8 @@ def test_max_minutes_stops_resumably(face_folder, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--data", "no/such/folder"], "data folder no/such/folder does not exist"),
-    (["--resume", "no/such/run"], "no/such/run is not a run folder"),
+    (["--resume", "no/such/run"], "'no/such/run' is not a run folder"),
+    (["--resume", ""], "'' is not a run folder"),
     (["--arch", "C7,64"], "cannot read architecture description"),
     (["evaluate", "--model-dir", "no/such/model"], "model directory no/such/model does not exist"),
 ])
