@@ -611,15 +611,11 @@ def make_dataset(config, split=None, augment=None):
                    streaming=config["streaming"])
 
 
-def evaluate_split(model, dataset, split, tta="none", with_examples=False, strategy=None):
-    """Scores of `model` on a split of `dataset`, and optionally the first 12 examples for a figure.
-
-    Under a tf.distribute `strategy` the replicas score slices of each step and their confusion
-    matrices are added up; the examples come from this worker's first replica (on the chief, the
-    first images of the split).
-    """
+def evaluation_step(model, num_classes, tta="none", strategy=None):
+    """A tf.function that scores one (distributed) batch: the summed confusion matrix and the
+    probabilities. Build it once and pass it to evaluate_split to score many times without tracing
+    again (training validates every --eval-every steps)."""
     strategy = strategy or tf.distribute.get_strategy()
-    num_classes = dataset.num_classes
 
     def replica_step(images, labels):
         probs = predict(model, images, tta)
@@ -630,6 +626,19 @@ def evaluate_split(model, dataset, split, tta="none", with_examples=False, strat
         counts, probs = strategy.run(replica_step, args=batch)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, counts, axis=None), probs
 
+    return step
+
+
+def evaluate_split(model, dataset, split, tta="none", with_examples=False, strategy=None, step=None):
+    """Scores of `model` on a split of `dataset`, and optionally the first 12 examples for a figure.
+
+    Under a tf.distribute `strategy` the replicas score slices of each step and their confusion
+    matrices are added up; the examples come from this worker's first replica (on the chief, the
+    first images of the split). `step` is an evaluation_step of the same model, tta and strategy.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    num_classes = dataset.num_classes
+    step = step or evaluation_step(model, num_classes, tta, strategy)
     confusion, examples = np.zeros([num_classes, num_classes], np.int64), None
     for batch in strategy.distribute_datasets_from_function(lambda context: dataset.batches(split, context)):
         counts, probs = step(batch)
@@ -802,9 +811,11 @@ def train(config, resume=None, log=print):
         return (strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None),
                 strategy.experimental_local_results(stops)[0])
 
+    validation_step = evaluation_step(model, dataset.num_classes, config["tta"], strategy)
+
     def evaluate_now():
         result, (images, labels, probs) = evaluate_split(
-            model, dataset, "validation", config["tta"], True, strategy)
+            model, dataset, "validation", config["tta"], True, strategy, validation_step)
         s = int(step)
         log(f"step {s} validation: {format_scores(result)}")
         if chief:
@@ -915,14 +926,27 @@ def evaluate(model_dir, data=None, split="test", tta=None, precision="fp32", bat
 
 
 def training_time(model_dir):
-    """(steps, minutes) of the run that wrote model_dir/logs, from its TensorBoard event times."""
-    steps, times = 0, []
-    tf.get_logger().setLevel("ERROR")  # summary_iterator's deprecation notice is not for our users
-    for path in sorted(Path(model_dir).glob("logs/events.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            times.append(event.wall_time)
-            steps = max(steps, event.step)
-    return steps, (max(times) - min(times)) / 60 if times else None
+    """(steps, minutes) of the run that wrote model_dir/logs, from its TensorBoard event times.
+
+    A resumed run has one event file per process; the minutes add up each file's span, so the time
+    the run lay stopped between processes does not count (the steps a killed process took after its
+    last checkpoint do, as they were paid for).
+    """
+    steps, minutes = 0, None
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # summary_iterator's deprecation notice is not for our users
+    try:
+        for path in sorted(Path(model_dir).glob("logs/events.*")):
+            times = []
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                times.append(event.wall_time)
+                steps = max(steps, event.step)
+            if times:
+                minutes = (minutes or 0) + (max(times) - min(times)) / 60
+    finally:
+        logger.setLevel(level)
+    return steps, minutes
 
 
 def parse_train_args(argv):

@@ -206,6 +206,34 @@ def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_pa
     assert re.fullmatch(r"trained 4 steps in \d+ minutes \(TensorBoard event times\)", printed[2])
 
 
+def test_a_built_evaluation_step_scores_again_without_tracing(face_folder):
+    dataset = ca.Dataset(4, face_folder, seed=5, augment=False)
+    model = ca.Model.from_description("C3,8,2C3,8,1M2")
+    model(tf.zeros([1, 64, 64, 1]))
+    step = ca.evaluation_step(model, dataset.num_classes, "flip")
+    first = ca.evaluate_split(model, dataset, "validation", "flip", step=step)
+    traced = step.experimental_get_tracing_count()
+    assert traced >= 1  # the step given was the one used
+    assert ca.evaluate_split(model, dataset, "validation", "flip", step=step) == first
+    assert step.experimental_get_tracing_count() == traced
+    assert ca.evaluate_split(model, dataset, "validation", "flip") == first
+
+
+def test_training_time_adds_up_each_process_and_leaves_the_logger_alone(tmp_path):
+    from tensorflow.core.util import event_pb2
+    (tmp_path / "logs").mkdir()
+    # Two processes of one resumed run: 1 minute, a long pause, then 2 minutes.
+    for name, events in (("events.out.tfevents.1.a", [(1000.0, 0), (1060.0, 2)]),
+                         ("events.out.tfevents.2.b", [(9000.0, 2), (9120.0, 4)])):
+        with tf.io.TFRecordWriter(str(tmp_path / "logs" / name)) as writer:
+            for wall_time, step in events:
+                writer.write(event_pb2.Event(wall_time=wall_time, step=step).SerializeToString())
+    level = tf.get_logger().level
+    assert ca.training_time(tmp_path) == (4, pytest.approx(3.0))
+    assert tf.get_logger().level == level
+    assert ca.training_time(tmp_path / "nothing") == (0, None)
+
+
 def test_progress_of_a_resumed_epoch_averages_the_steps_taken_here():
     stream = io.StringIO()
     progress = ca.Progress(epoch=3, epochs=10, steps=5, done=3, stream=stream)
