@@ -874,7 +874,7 @@ def train(config, resume=None, log=print):
     best_checkpoint = best_manager.latest_checkpoint or tf.train.latest_checkpoint(
         str(Path(resume or run_dir) / CHECKPOINT_BEST))
     best_manager.checkpoint.restore(best_checkpoint).assert_existing_objects_matched()
-    test = evaluate_split(model, dataset, "test", config["tta"], strategy=strategy)
+    test = evaluate_split(model, dataset, "test", config["tta"], strategy=strategy, step=validation_step)
     if not chief:
         return run_dir
     metrics = read_json(run_dir / "metrics.json")
