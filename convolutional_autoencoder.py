@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from batch_norm import BatchNorm
 from conv2d import Conv2d
 from imgaug_config import augment_batch
 from max_pool_2d import MaxPool2d
@@ -505,6 +506,8 @@ DEFAULTS = {
     "skip_bad": False,
     "strategy": "default",
     "streaming": False,
+    "swa_start": None,
+    "init_from": None,
 }
 # What may change when a run is resumed; everything else comes from its config.json.
 RESUMABLE = ("epochs", "max_steps", "max_minutes", "eval_every", "strategy", "streaming")
@@ -609,6 +612,52 @@ def make_dataset(config, split=None, augment=None):
                    three_classes=config["targets"] == "classes3", seed=config["seed"], split=split,
                    augment=config["augment"] if augment is None else augment, skip_bad=config["skip_bad"],
                    streaming=config["streaming"])
+
+
+class WeightAverage(tf.Module):
+    """Stochastic weight averaging (Izmailov et al. 2018): an equal-weight running mean of a model's
+    weights, kept in a second model of the same architecture.
+
+    Batch-norm statistics are not averaged: the averaged weights need their own, so `recalibrate`
+    re-estimates them with forward passes over training batches before the average is scored.
+    """
+
+    def __init__(self, averaged):
+        super().__init__(name="weight_average")
+        self.averaged = averaged
+        self.count = tf.Variable(0.0, trainable=False, name="count")
+
+    def update(self, model):
+        """Add `model`'s current weights to the mean (outside the replicas of a strategy)."""
+        n = self.count.read_value()
+        for mean, weight in zip(self.averaged.trainable_variables, model.trainable_variables):
+            mean.assign(mean + (weight - mean) / (n + 1.0))
+        self.count.assign_add(1.0)
+
+
+def recalibration_step(model, strategy=None):
+    """A tf.function running one (distributed) batch through `model` in training mode, which
+    updates its batch-norm statistics and nothing else; see recalibrate."""
+    strategy = strategy or tf.distribute.get_strategy()
+
+    @tf.function
+    def step(batch):
+        strategy.run(lambda images, labels: model.logits(images, training=True), args=batch)
+
+    return step
+
+
+def recalibrate(model, batches, step):
+    """Estimate the batch-norm statistics of `model` (e.g. averaged weights) afresh from `batches`.
+
+    The statistics start again from nothing (BatchNorm's running mean of the first batches, then
+    its exponential average), so only the model's own activations on these batches decide them.
+    """
+    for module in model.submodules:
+        if isinstance(module, BatchNorm):
+            module.updates.assign(tf.zeros_like(module.updates))
+    for batch in batches:
+        step(batch)
 
 
 def evaluation_step(model, num_classes, tta="none", strategy=None):
@@ -741,7 +790,11 @@ def train(config, resume=None, log=print):
     # MultiWorkerMirroredStrategy has to exist before TensorFlow runs anything.
     strategy = make_strategy(config["strategy"])
     chief = strategy.extended.should_checkpoint
-    split = Dataset.load_split(Path(resume) / "split.json") if resume else None
+    init_from = Path(config["init_from"]) if config["init_from"] and not resume else None
+    if init_from is not None:
+        check_run_folder(init_from, "--init-from", needs=("config.json", "split.json"))
+    # A run that starts from another's weights keeps that run's split, so its test split stays unseen.
+    split = Dataset.load_split(Path(resume or init_from) / "split.json") if resume or init_from else None
     tf.keras.utils.set_random_seed(config["seed"])
     dataset = make_dataset(config, split)
     log(f"data: {config['data']} ({config['targets']}), train {dataset.size('train')} / validation "
@@ -755,11 +808,20 @@ def train(config, resume=None, log=print):
     total_steps = config["epochs"] * steps_per_epoch
     if config["max_steps"] is not None:
         total_steps = min(total_steps, config["max_steps"])
+    swa = config["swa_start"] is not None
+    if swa and not 1 <= config["swa_start"] <= config["epochs"]:
+        raise UsageError(f"--swa-start {config['swa_start']} is not an epoch of this run: "
+                         f"pass a number from 1 to --epochs ({config['epochs']})")
     with strategy.scope():
         model = build_model(config)
         model.check_size(*dataset.image_shape)
         optimizer = tf.keras.optimizers.Adam(learning_rate(config, config["epochs"] * steps_per_epoch))
         optimizer.build(model.trainable_variables)
+        # With --swa-start the average lives in a second model; validation, best/ and the test score it.
+        average = WeightAverage(build_model(config)) if swa else None
+    if init_from is not None:
+        start_from(model, init_from)
+        log(f"starting from the best weights of {init_from}, with its split")
     # Plain variables: the loop reads and sets them outside the replicas, the same on every worker.
     step = tf.Variable(0, dtype=tf.int64, name="step")
     best = tf.Variable(-1.0, dtype=tf.float64, name="best_pixel_accuracy")
@@ -776,11 +838,14 @@ def train(config, resume=None, log=print):
     if chief:
         write_json(run_dir / "config.json", {**config, "image_size": list(dataset.image_shape), "model": model.config})
         (run_dir / "image_plots").mkdir(exist_ok=True)
-    latest = tf.train.CheckpointManager(
-        tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, best=best),
-        run_dir / CHECKPOINT_LATEST, max_to_keep=2)
+    state = dict(model=model, optimizer=optimizer, step=step, best=best)
+    if swa:
+        state["average"] = average
+    latest = tf.train.CheckpointManager(tf.train.Checkpoint(**state), run_dir / CHECKPOINT_LATEST, max_to_keep=2)
+    # best/ holds the model that was scored: the plain one, or the average under --swa-start.
+    scored = average.averaged if swa else model
     best_manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(model=model, step=step), run_dir / CHECKPOINT_BEST, max_to_keep=1)
+        tf.train.Checkpoint(model=scored, step=step), run_dir / CHECKPOINT_BEST, max_to_keep=1)
     if resume:
         checkpoint = tf.train.latest_checkpoint(str(Path(resume) / CHECKPOINT_LATEST))
         if checkpoint is None:
@@ -812,12 +877,22 @@ def train(config, resume=None, log=print):
                 strategy.experimental_local_results(stops)[0])
 
     validation_step = evaluation_step(model, dataset.num_classes, config["tta"], strategy)
+    if swa:
+        average_step = evaluation_step(average.averaged, dataset.num_classes, config["tta"], strategy)
+        recalibration = recalibration_step(average.averaged, strategy)
 
     def evaluate_now():
-        result, (images, labels, probs) = evaluate_split(
-            model, dataset, "validation", config["tta"], True, strategy, validation_step)
         s = int(step)
-        log(f"step {s} validation: {format_scores(result)}")
+        averaged = swa and average.count.numpy() > 0
+        if averaged:
+            recalibrate(average.averaged, strategy.distribute_datasets_from_function(
+                lambda context: dataset.batches("train", context)), recalibration)
+        result, (images, labels, probs) = evaluate_split(
+            scored if averaged else model, dataset, "validation", config["tta"], True, strategy,
+            average_step if averaged else validation_step)
+        ends = int(average.count.numpy()) if averaged else 0
+        what = f" (weights averaged over {ends} epoch end{'s' * (ends != 1)})" if averaged else ""
+        log(f"step {s} validation{what}: {format_scores(result)}")
         if chief:
             figure = examples_figure(images, labels, probs, predicted_classes(probs).numpy(), f"step {s}")
             figure.savefig(run_dir / "image_plots" / f"figure{s}.png")
@@ -827,7 +902,8 @@ def train(config, resume=None, log=print):
                 for name in METRIC_NAMES:
                     tf.summary.scalar(f"validation/{name}", result[name])
                 tf.summary.image("validation/examples", picture[None])
-        if result["pixel_accuracy"] > float(best):
+        # Under --swa-start only the average is a candidate for best/.
+        if result["pixel_accuracy"] > float(best) and averaged == swa:
             best.assign(result["pixel_accuracy"])
             best_manager.save(checkpoint_number=s)
             if chief:
@@ -849,6 +925,8 @@ def train(config, resume=None, log=print):
                         f"{run_dir / CHECKPOINT_LATEST}: lower --lr or try --loss bce, then --resume {run_dir}")
                 step.assign_add(1)
                 progress.update(loss, sum(len(x) for x in strategy.experimental_local_results(batch[0])))
+                if swa and int(step) % steps_per_epoch == 0 and int(step) // steps_per_epoch >= config["swa_start"]:
+                    average.update(model)
                 with writer.as_default(step=int(step)):
                     tf.summary.scalar("train/loss", loss)
                     tf.summary.scalar("train/learning_rate", float(optimizer.learning_rate.numpy()))
@@ -873,8 +951,13 @@ def train(config, resume=None, log=print):
     # A worker's scratch folder lacks the best checkpoint when a resumed run found no better one.
     best_checkpoint = best_manager.latest_checkpoint or tf.train.latest_checkpoint(
         str(Path(resume or run_dir) / CHECKPOINT_BEST))
+    if best_checkpoint is None:
+        log(f"no average was scored (--swa-start {config['swa_start']} is after the last epoch run), so "
+            f"nothing was tested; run folder: {run_dir}")
+        return run_dir
     best_manager.checkpoint.restore(best_checkpoint).assert_existing_objects_matched()
-    test = evaluate_split(model, dataset, "test", config["tta"], strategy=strategy, step=validation_step)
+    test = evaluate_split(scored, dataset, "test", config["tta"], strategy=strategy,
+                          step=average_step if swa else validation_step)
     if not chief:
         return run_dir
     metrics = read_json(run_dir / "metrics.json")
@@ -888,20 +971,39 @@ class TrainingError(Exception):
     """Training cannot go on (a NaN loss); the message says what to do."""
 
 
-def load_trained(model_dir, precision="fp32"):
-    """The model of a run folder (or pretrained/) with its best weights, and the run's config."""
+def check_run_folder(model_dir, what="model directory", needs=("config.json",)):
+    """The best checkpoint of a trained run folder (or pretrained/); UsageError when it has none
+    or lacks one of the files `needs`."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        raise UsageError(f"model directory {model_dir} does not exist: pass a training run folder "
+        raise UsageError(f"{what} {model_dir} does not exist: pass a training run folder "
                          "(save/<description>/<timestamp>/) or pretrained/")
-    if not (model_dir / "config.json").is_file():
-        raise UsageError(f"{model_dir} has no config.json: pass a training run folder "
-                         "(save/<description>/<timestamp>/) or pretrained/")
-    config = {**DEFAULTS, **read_json(model_dir / "config.json"), "precision": precision}
+    for name in needs:
+        if not (model_dir / name).is_file():
+            raise UsageError(f"{model_dir} has no {name}: pass a training run folder "
+                             "(save/<description>/<timestamp>/) or pretrained/")
     checkpoint = tf.train.latest_checkpoint(str(model_dir / CHECKPOINT_BEST))
     if checkpoint is None:
         raise UsageError(f"{model_dir / CHECKPOINT_BEST} holds no checkpoint: the run has not evaluated yet, "
                          "train it longer (--resume) or pass another folder")
+    return checkpoint
+
+
+def start_from(model, folder):
+    """Load the best weights of the run in `folder` into `model`, which must have its architecture."""
+    checkpoint = check_run_folder(folder, "--init-from")
+    source = read_json(Path(folder) / "config.json").get("model")
+    if source != model.config:
+        raise UsageError(f"--init-from {folder} holds a model unlike this run's ({model.description}, "
+                         f"{model.num_classes} classes, same switches): pass that run's --arch, --targets "
+                         "and switches, or another folder")
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
+
+
+def load_trained(model_dir, precision="fp32"):
+    """The model of a run folder (or pretrained/) with its best weights, and the run's config."""
+    checkpoint = check_run_folder(model_dir)
+    config = {**DEFAULTS, **read_json(Path(model_dir) / "config.json"), "precision": precision}
     model = build_model(config)
     tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
     return model, config
@@ -977,6 +1079,11 @@ def parse_train_args(argv):
     flag("--seed", type=int)
     flag("--out", help="runs are written to OUT/<description>/<timestamp>/")
     flag("--resume", metavar="DIR", help="continue the run in DIR")
+    flag("--init-from", metavar="DIR",
+         help="start from the best weights of the run (or pretrained/) in DIR, with its split; a new run")
+    flag("--swa-start", type=int, metavar="EPOCH",
+         help="stochastic weight averaging: average the weights at the end of every epoch from this one "
+              "on; validation, best/ and the test score the average")
     flag("--skip-bad", action="store_true", default=None, help="leave out (and list) unreadable or unmatched images")
     flag("--strategy", choices=("default", "mirrored", "multiworker"),
          help="tf.distribute: one device, all local GPUs/CPUs, or the machines in TF_CONFIG; "

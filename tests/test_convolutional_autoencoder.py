@@ -341,3 +341,101 @@ def test_half_written_checkpoint_files_do_not_break_resume(face_folder, tmp_path
     assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-2")
     assert ca.main(["--resume", str(run), "--max-steps", "3"]) == 0
     assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-3")
+
+
+# ---- starting from another run, and weight averaging --------------------------------------------
+
+def trainable_values(config, checkpoint):
+    model = ca.build_model({**ca.DEFAULTS, **config})
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    return [v.numpy() for v in model.trainable_variables]
+
+
+def test_weight_average_is_the_mean_of_the_weights_added():
+    model = ca.Model.from_description("C3,4,2M2")
+    average = ca.WeightAverage(ca.Model.from_description("C3,4,2M2"))
+    for value in (1.0, 2.0, 6.0):
+        for variable in model.trainable_variables:
+            variable.assign(tf.fill(variable.shape, value))
+        average.update(model)
+    assert float(average.count) == 3
+    for variable in average.averaged.trainable_variables:
+        np.testing.assert_allclose(variable.numpy(), 3.0, rtol=1e-6)
+
+
+def test_recalibration_forgets_the_old_batch_norm_statistics(face_folder):
+    dataset = ca.Dataset(4, face_folder, seed=0, augment=False)
+    fresh, stale = ca.Model.from_description("C3,8,2M2"), ca.Model.from_description("C3,8,2M2")
+    for a, b in zip(stale.trainable_variables, fresh.trainable_variables):
+        a.assign(b)
+    norms = [m for m in stale.submodules if isinstance(m, ca.BatchNorm)]
+    for norm in norms:  # statistics of other weights, long accumulated
+        norm.moving_mean.assign(norm.moving_mean + 5.0)
+        norm.updates.assign(1000.0)
+    for model in (fresh, stale):
+        ca.recalibrate(model, dataset.batches("train"), ca.recalibration_step(model))
+    for a, b in zip(stale.variables, fresh.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    assert all(float(norm.updates) == dataset.steps_per_epoch() for norm in norms)
+    assert np.abs(norms[0].moving_mean.numpy()).max() < 5.0
+
+
+def test_init_from_keeps_the_split_and_swa_averages_epoch_ends_across_a_resume(face_folder, tmp_path, capsys):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--epochs", "1", "--seed", "3", "--out", str(out)]) == 0
+    [source] = run_folders(out)
+    # Two steps per epoch; a validation at every epoch end; stopped after epoch 1, then resumed.
+    later = tmp_path / "later"
+    argv = ["--data", str(face_folder), *TINY, "--init-from", str(source), "--swa-start", "1", "--epochs", "2",
+            "--eval-every", "2", "--out", str(later)]
+    assert ca.main([*argv, "--max-steps", "2"]) == 0
+    [run] = run_folders(later)
+    assert json.loads((run / "split.json").read_text()) == json.loads((source / "split.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    assert config["init_from"] == str(source) and config["swa_start"] == 1
+    assert ca.main(["--resume", str(run), "--max-steps", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert f"starting from the best weights of {source}" in printed
+    assert "step 2 validation (weights averaged over 1 epoch end):" in printed
+    assert "step 4 validation (weights averaged over 2 epoch ends):" in printed
+
+    # latest/ keeps the plain weights at steps 2 and 4; best/ holds their mean (or step 2's alone).
+    epoch_ends = [trainable_values(config, str(run / "latest" / f"ckpt-{s}")) for s in (2, 4)]
+    metrics = json.loads((run / "metrics.json").read_text())
+    expected = epoch_ends[0] if metrics["step"] == 2 else [(a + b) / 2 for a, b in zip(*epoch_ends)]
+    best = trainable_values(config, tf.train.latest_checkpoint(str(run / "best")))
+    for value, want in zip(best, expected):
+        np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(epoch_ends[0][0], epoch_ends[1][0])
+
+    # best/ carries the average's own batch-norm statistics: evaluate reproduces the run's test score.
+    result = ca.evaluate(run, str(face_folder))
+    assert result["pixel_accuracy"] == pytest.approx(metrics["test"]["pixel_accuracy"], abs=1e-9)
+
+
+def test_init_from_starts_at_the_source_weights(face_folder, tmp_path):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--epochs", "1", "--out", str(out)]) == 0
+    [source] = run_folders(out)
+    later = tmp_path / "later"
+    assert ca.main(["--data", str(face_folder), *TINY, "--init-from", str(source), "--lr", "0",
+                    "--max-steps", "1", "--out", str(later)]) == 0
+    [run] = run_folders(later)
+    config = json.loads((run / "config.json").read_text())
+    start = trainable_values(config, tf.train.latest_checkpoint(str(source / "best")))
+    after = trainable_values(config, tf.train.latest_checkpoint(str(run / "latest")))
+    for a, b in zip(start, after):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_init_from_and_swa_start_mistakes_are_named(face_folder, tmp_path, capsys):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(out)]) == 0
+    [source] = run_folders(out)
+    base = ["--data", str(face_folder), "--batch-size", "4", "--max-steps", "1", "--out", str(tmp_path / "x")]
+    assert ca.main([*base, "--arch", "C3,16,2C3,16,1M2", "--init-from", str(source)]) == 2
+    assert f"--init-from {source} holds a model unlike this run's" in capsys.readouterr().err
+    assert ca.main([*base, *TINY[:2], "--init-from", str(tmp_path / "nothing")]) == 2
+    assert f"--init-from {tmp_path / 'nothing'} does not exist" in capsys.readouterr().err
+    assert ca.main([*base, *TINY[:2], "--epochs", "3", "--swa-start", "4"]) == 2
+    assert "--swa-start 4 is not an epoch of this run" in capsys.readouterr().err

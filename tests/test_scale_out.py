@@ -83,6 +83,26 @@ def test_mirrored_on_two_cpus_trains_and_resumes_like_one_device(face_folder, tm
     assert_same_training(run, reference)
 
 
+def test_mirrored_weight_averaging_matches_one_device(face_folder, tmp_path):
+    single, mirrored = tmp_path / "single", tmp_path / "mirrored"
+    swa = ["--swa-start", "1", "--epochs", "2"]
+    assert ca.main(["--data", str(face_folder), *TINY, *swa, "--batch-size", "4", "--out", str(single)]) == 0
+    output = finish(start(["--data", str(face_folder), *TINY, *swa, "--batch-size", "2", "--strategy", "mirrored",
+                           "--out", str(mirrored)], devices=2))
+    assert "step 4 validation (weights averaged over 2 epoch ends)" in output
+    [reference], [run] = run_folders(single), run_folders(mirrored)
+    ours, theirs = (json.loads((r / "metrics.json").read_text()) for r in (run, reference))
+    assert ours["step"] == theirs["step"]
+    for split in ("validation", "test"):
+        assert {m: ours[split][m] for m in ca.METRIC_NAMES} == pytest.approx(
+            {m: theirs[split][m] for m in ca.METRIC_NAMES})
+    best = [tf.train.load_checkpoint(str(r / "best")) for r in (run, reference)]
+    keys = [k for k in best[1].get_variable_to_shape_map() if k.startswith("model/")]
+    assert any("moving_mean" in key for key in keys)
+    for key in keys:
+        np.testing.assert_allclose(best[0].get_tensor(key), best[1].get_tensor(key), atol=2e-5, err_msg=key)
+
+
 def free_ports(count):
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
