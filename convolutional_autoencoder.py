@@ -619,7 +619,8 @@ class WeightAverage(tf.Module):
     weights, kept in a second model of the same architecture.
 
     Batch-norm statistics are not averaged: the averaged weights need their own, so `recalibrate`
-    re-estimates them with forward passes over training batches before the average is scored.
+    re-estimates them with forward passes over (augmented) training batches before the average is
+    scored. Training then logs the plain weights' validation scores beside the average's.
     """
 
     def __init__(self, averaged):
@@ -885,8 +886,15 @@ def train(config, resume=None, log=print):
         s = int(step)
         averaged = swa and average.count.numpy() > 0
         if averaged:
-            recalibrate(average.averaged, strategy.distribute_datasets_from_function(
-                lambda context: dataset.batches("train", context)), recalibration)
+            # The augmented batches of the last epoch: statistics of unaugmented images differ from
+            # those the weights were trained with (the shipped model loses 0.4 points of validation
+            # pixel accuracy when its statistics come from unaugmented training images).
+            recalibrate(average.averaged, epoch_batches((s - 1) // steps_per_epoch, 0), recalibration)
+            plain = evaluate_split(model, dataset, "validation", config["tta"], strategy=strategy, step=validation_step)
+            log(f"step {s} validation (plain weights): {format_scores(plain)}")
+            with writer.as_default(step=s):
+                for name in METRIC_NAMES:
+                    tf.summary.scalar(f"validation_plain_weights/{name}", plain[name])
         result, (images, labels, probs) = evaluate_split(
             scored if averaged else model, dataset, "validation", config["tta"], True, strategy,
             average_step if averaged else validation_step)

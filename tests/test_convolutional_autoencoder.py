@@ -397,6 +397,7 @@ def test_init_from_keeps_the_split_and_swa_averages_epoch_ends_across_a_resume(f
     printed = capsys.readouterr().out
     assert f"starting from the best weights of {source}" in printed
     assert "step 2 validation (weights averaged over 1 epoch end):" in printed
+    assert "step 4 validation (plain weights):" in printed
     assert "step 4 validation (weights averaged over 2 epoch ends):" in printed
 
     # latest/ keeps the plain weights at steps 2 and 4; best/ holds their mean (or step 2's alone).
