@@ -408,18 +408,20 @@ class Dataset:
         with open(path) as f:
             return json.load(f)
 
-    def train_batches(self, epoch, skip=0, context=None):
+    def train_batches(self, epoch, skip=0, context=None, augment=None):
         """One epoch of shuffled (and augmented) training batches as (images, labels) tensors.
 
         Shuffle order and augmentation depend only on (seed, epoch), so a resumed run sees the
         same batches; `skip` drops the steps an interrupted epoch already took. `context` is the
-        tf.distribute.InputContext of a distributed run (see _schedule).
+        tf.distribute.InputContext of a distributed run (see _schedule). `augment=False` leaves
+        this epoch unaugmented even when the dataset augments.
         """
         order = np.random.default_rng([self.seed, epoch]).permutation(self.size("train"))
+        augment = self.augment if augment is None else augment
 
         def make_batch(number, start, stop):
             x, y = self.examples("train", order[start:stop])
-            if self.augment:
+            if augment:
                 seed = np.random.SeedSequence([self.seed, epoch, int(number)]).generate_state(1)[0]
                 x, y = augment_batch(x, y, seed=int(seed))
             return x, y
@@ -498,6 +500,7 @@ DEFAULTS = {
     "schedule": "constant",
     "loss": "rmse",
     "augment": True,
+    "clean_epochs": 0,
     "eval_every": 100,
     "tta": "none",
     "precision": "fp32",
@@ -788,12 +791,15 @@ def train(config, resume=None, log=print):
     Under a tf.distribute strategy (make_strategy) every step takes batch_size images per replica
     and only the chief worker writes the run folder.
     """
+    if not 0 <= config["clean_epochs"] <= config["epochs"]:
+        raise UsageError(f"--clean-epochs {config['clean_epochs']} is not a number of epochs of this run: "
+                         f"pass a number from 0 to --epochs ({config['epochs']})")
     # MultiWorkerMirroredStrategy has to exist before TensorFlow runs anything.
     strategy = make_strategy(config["strategy"])
     chief = strategy.extended.should_checkpoint
     init_from = Path(config["init_from"]) if config["init_from"] and not resume else None
     if init_from is not None:
-        check_run_folder(init_from, "--init-from", needs=("config.json", "split.json"))
+        init_checkpoint = check_run_folder(init_from, "--init-from", needs=("config.json", "split.json"))
     # A run that starts from another's weights keeps that run's split, so its test split stays unseen.
     split = Dataset.load_split(Path(resume or init_from) / "split.json") if resume or init_from else None
     tf.keras.utils.set_random_seed(config["seed"])
@@ -821,7 +827,7 @@ def train(config, resume=None, log=print):
         # With --swa-start the average lives in a second model; validation, best/ and the test score it.
         average = WeightAverage(build_model(config)) if swa else None
     if init_from is not None:
-        start_from(model, init_from)
+        start_from(model, init_from, init_checkpoint)
         log(f"starting from the best weights of {init_from}, with its split")
     # Plain variables: the loop reads and sets them outside the replicas, the same on every worker.
     step = tf.Variable(0, dtype=tf.int64, name="step")
@@ -858,8 +864,10 @@ def train(config, resume=None, log=print):
     loss_of = loss_function(config["loss"], model.num_classes)
 
     def epoch_batches(epoch, skip):
+        # --clean-epochs: the last epochs, at the low end of the schedule, see the images as they are.
+        augment = None if epoch < config["epochs"] - config["clean_epochs"] else False
         return strategy.distribute_datasets_from_function(
-            lambda context: dataset.train_batches(epoch, skip, context))
+            lambda context: dataset.train_batches(epoch, skip, context, augment))
 
     @tf.function(input_signature=[epoch_batches(0, 0).element_spec, tf.TensorSpec([], tf.float32)])
     def train_step(batch, asked_to_stop):
@@ -887,8 +895,8 @@ def train(config, resume=None, log=print):
         averaged = swa and average.count.numpy() > 0
         if averaged:
             # The augmented batches of the last epoch: statistics of unaugmented images differ from
-            # those the weights were trained with (the shipped model loses 0.4 points of validation
-            # pixel accuracy when its statistics come from unaugmented training images).
+            # those the weights were trained with (re-estimated on unaugmented training images, the
+            # shipped model's validation pixel accuracy drops).
             recalibrate(average.averaged, epoch_batches((s - 1) // steps_per_epoch, 0), recalibration)
             plain = evaluate_split(model, dataset, "validation", config["tta"], strategy=strategy, step=validation_step)
             log(f"step {s} validation (plain weights): {format_scores(plain)}")
@@ -997,9 +1005,9 @@ def check_run_folder(model_dir, what="model directory", needs=("config.json",)):
     return checkpoint
 
 
-def start_from(model, folder):
-    """Load the best weights of the run in `folder` into `model`, which must have its architecture."""
-    checkpoint = check_run_folder(folder, "--init-from")
+def start_from(model, folder, checkpoint):
+    """Load `checkpoint`, the best weights of the run in `folder` (check_run_folder), into `model`,
+    which must have that run's architecture."""
     source = read_json(Path(folder) / "config.json").get("model")
     if source != model.config:
         raise UsageError(f"--init-from {folder} holds a model unlike this run's ({model.description}, "
@@ -1059,6 +1067,20 @@ def training_time(model_dir):
     return steps, minutes
 
 
+def init_chain(model_dir):
+    """The run folders `model_dir` was started from with --init-from, nearest first (those that exist)."""
+    seen = {Path(model_dir).resolve()}
+    folder = Path(model_dir)
+    while True:
+        config_path = folder / "config.json"
+        source = read_json(config_path).get("init_from") if config_path.is_file() else None
+        if not source or not Path(source).is_dir() or Path(source).resolve() in seen:
+            return
+        folder = Path(source)
+        seen.add(folder.resolve())
+        yield folder
+
+
 def parse_train_args(argv):
     parser = argparse.ArgumentParser(
         description="Train the face segmentation autoencoder. Defaults are the reference recipe; "
@@ -1081,6 +1103,7 @@ def parse_train_args(argv):
     flag("--schedule", choices=("constant", "onecycle"))
     flag("--loss", choices=("rmse", "bce", "bce_dice"))
     flag("--no-augment", dest="augment", action="store_false", default=None, help="no imgaug augmentation")
+    flag("--clean-epochs", type=int, metavar="N", help="train the last N epochs without augmentation")
     flag("--eval-every", type=int, help="evaluate on the validation split every this many steps")
     flag("--tta", choices=("none", "flip"), help="test-time augmentation when evaluating")
     flag("--precision", choices=tuple(COMPUTE_DTYPES), help="bf16 runs convolutions in bfloat16")
@@ -1099,7 +1122,8 @@ def parse_train_args(argv):
     flag("--streaming", action="store_true", default=None,
          help="read images batch by batch instead of all up front, for data larger than memory")
     for action in parser._actions:
-        if action.dest in DEFAULTS:
+        # On/off switches name the non-default behaviour; "--untied (default: True)" would mislead.
+        if action.dest in DEFAULTS and action.nargs != 0:
             action.help = f"{action.help or ''} (default: {DEFAULTS[action.dest]})".strip()
     args = vars(parser.parse_args(argv))
     resume = args.pop("resume")
@@ -1161,9 +1185,12 @@ def main(argv=None):
             args = parse_evaluate_args(argv[1:])
             result = evaluate(args.model_dir, args.data, args.split, args.tta, args.precision, args.batch_size)
             steps, minutes = training_time(args.model_dir)
+            sources = [(str(folder), *training_time(folder)) for folder in init_chain(args.model_dir)]
             if args.json:
                 print(json.dumps({**{k: result[k] for k in (*METRIC_NAMES, "images", "classes", "class_iu")},
-                                  "train_steps": steps, "train_minutes": minutes}))
+                                  "train_steps": steps, "train_minutes": minutes,
+                                  "init_from": [{"model_dir": folder, "train_steps": s, "train_minutes": m}
+                                                for folder, s, m in sources]}))
             else:
                 print(f"{args.model_dir} on {args.split} ({result['images']} images): {format_scores(result)}")
                 print("per-class IU: " + "  ".join(
@@ -1171,6 +1198,10 @@ def main(argv=None):
                     for name, iu in zip(result["classes"], result["class_iu"])))
                 if minutes is not None:
                     print(f"trained {steps} steps in {minutes:.0f} minutes (TensorBoard event times)")
+                for folder, source_steps, source_minutes in sources:
+                    if source_minutes is not None:
+                        print(f"started from {folder} (--init-from), trained {source_steps} steps "
+                              f"in {source_minutes:.0f} minutes")
             return 0
         config, resume = parse_train_args(argv[1:] if argv[:1] == ["train"] else argv)
         train(config, resume)

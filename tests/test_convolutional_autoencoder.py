@@ -260,6 +260,26 @@ def test_same_seed_same_first_epoch_losses(face_folder, tmp_path):
     assert first == pytest.approx(second, rel=1e-5)
 
 
+def test_clean_epochs_train_the_last_epochs_unaugmented(face_folder, tmp_path, monkeypatch):
+    real, augmented = ca.augment_batch, []
+
+    def counting(images, masks, seed):
+        augmented.append(seed)
+        return real(images, masks, seed=seed)
+
+    monkeypatch.setattr(ca, "augment_batch", counting)
+    out = tmp_path / "save"
+    argv = ["--data", str(face_folder), *TINY, "--epochs", "3", "--eval-every", "100", "--out", str(out)]
+    assert ca.main([*argv, "--clean-epochs", "0"]) == 0
+    per_epoch = len(augmented) // 3
+    assert per_epoch >= 1 and len(augmented) == 3 * per_epoch
+    augmented.clear()
+    assert ca.main([*argv, "--clean-epochs", "2"]) == 0
+    assert len(augmented) == per_epoch  # only the first of the three epochs
+    first, clean = (scalars(run, "train/loss") for run in run_folders(out))
+    assert first[1] == pytest.approx(clean[1], rel=1e-5) and first[len(first)] != pytest.approx(clean[len(clean)])
+
+
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(face_folder, tmp_path, monkeypatch, capsys):
     real = ca.loss_function
 
@@ -294,12 +314,21 @@ def test_max_minutes_stops_resumably(face_folder, tmp_path, capsys):
     (["--resume", "no/such/run"], "'no/such/run' is not a run folder"),
     (["--resume", ""], "'' is not a run folder"),
     (["--arch", "C7,64"], "cannot read architecture description"),
+    (["--epochs", "2", "--clean-epochs", "3"], "--clean-epochs 3 is not a number of epochs of this run"),
     (["evaluate", "--model-dir", "no/such/model"], "model directory no/such/model does not exist"),
 ])
 def test_user_mistakes_end_in_one_sentence(argv, message, capsys):
     assert ca.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_help_states_the_reference_defaults_but_not_for_switches(capsys):
+    with pytest.raises(SystemExit):
+        ca.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 500)" in text and "(default: C7,64,2C7,64,1M2" in text
+    assert "instead of sharing the encoder's (default" not in text and "no skip links (default" not in text
 
 
 def test_size_the_model_cannot_mirror_is_refused(tmp_path, capsys):
@@ -412,6 +441,13 @@ def test_init_from_keeps_the_split_and_swa_averages_epoch_ends_across_a_resume(f
     # best/ carries the average's own batch-norm statistics: evaluate reproduces the run's test score.
     result = ca.evaluate(run, str(face_folder))
     assert result["pixel_accuracy"] == pytest.approx(metrics["test"]["pixel_accuracy"], abs=1e-9)
+    # evaluate names the run it started from and that run's training time, too.
+    assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"trained 4 steps in \d+ minutes \(TensorBoard event times\)", printed[2])
+    assert re.fullmatch(rf"started from {re.escape(str(source))} \(--init-from\), trained 2 steps in \d+ minutes",
+                        printed[3])
+    assert list(ca.init_chain(source)) == []
 
 
 def test_init_from_starts_at_the_source_weights(face_folder, tmp_path):

@@ -8,9 +8,10 @@ from conftest import ROOT
 
 PRETRAINED = ROOT / "pretrained"
 MODELS = [PRETRAINED, PRETRAINED / "classes3"]
+BASE = PRETRAINED / "base"  # the 100-epoch run pretrained/ was fine-tuned from
 
 
-@pytest.mark.parametrize("model_dir", MODELS, ids=lambda p: p.name)
+@pytest.mark.parametrize("model_dir", [*MODELS, BASE], ids=lambda p: p.name)
 def test_shipped_model_reproduces_its_test_scores(model_dir, real_data):
     metrics = json.loads((model_dir / "metrics.json").read_text())
     config = json.loads((model_dir / "config.json").read_text())
@@ -26,9 +27,13 @@ def test_shipped_models_are_the_documented_kinds():
     assert face["targets"] == "face" and classes3["targets"] == "classes3"
     assert face["model"]["num_classes"] == 1 and classes3["model"]["num_classes"] == 3
     # Both chose their checkpoint on validation and were tested once, on the same person-disjoint split.
-    splits = [ca.read_json(m / "split.json") for m in MODELS]
-    assert splits[0] == splits[1]
-    for m in MODELS:
+    splits = [ca.read_json(m / "split.json") for m in (*MODELS, BASE)]
+    assert splits[0] == splits[1] == splits[2]
+    # pretrained/ is pretrained/base fine-tuned on unaugmented images, and better on validation.
+    assert face["init_from"] == "pretrained/base" and not face["augment"]
+    assert ca.read_json(PRETRAINED / "metrics.json")["validation"]["pixel_accuracy"] > \
+        ca.read_json(BASE / "metrics.json")["validation"]["pixel_accuracy"]
+    for m in (*MODELS, BASE):
         metrics = ca.read_json(m / "metrics.json")
         assert {"step", "validation", "test"} <= set(metrics)
 
