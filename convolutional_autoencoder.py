@@ -1068,12 +1068,18 @@ def training_time(model_dir):
 
 
 def init_chain(model_dir):
-    """The run folders `model_dir` was started from with --init-from, nearest first (those that exist)."""
+    """The run folders `model_dir` was started from with --init-from, nearest first (those that exist).
+
+    init_from is written as given, relative to where training ran (usually the project root), so a
+    path not found from here is looked up under the project root.
+    """
     seen = {Path(model_dir).resolve()}
     folder = Path(model_dir)
     while True:
         config_path = folder / "config.json"
         source = read_json(config_path).get("init_from") if config_path.is_file() else None
+        if source and not Path(source).is_dir():
+            source = Path(__file__).resolve().parent / source
         if not source or not Path(source).is_dir() or Path(source).resolve() in seen:
             return
         folder = Path(source)

@@ -59,3 +59,8 @@ def test_infer_uses_pretrained_by_default_and_the_3_class_model_writes_class_ids
         assert set(np.unique(face)) <= {0, 255} and set(np.unique(three)) <= {0, 1, 2}
         assert ((face == 255) == truth).mean() > 0.9
         assert ((three == 1) == truth).mean() > 0.85
+
+
+def test_evaluate_finds_the_base_run_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert [p.resolve() for p in ca.init_chain(PRETRAINED)] == [BASE.resolve()]
