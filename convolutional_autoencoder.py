@@ -896,7 +896,7 @@ def train(config, resume=None, log=print):
         if averaged:
             # The augmented batches of the last epoch: statistics of unaugmented images differ from
             # those the weights were trained with (re-estimated on unaugmented training images, the
-            # validation pixel accuracy of pretrained/base drops).
+            # validation pixel accuracy of an earlier 100-epoch RMSE model dropped).
             recalibrate(average.averaged, epoch_batches((s - 1) // steps_per_epoch, 0), recalibration)
             plain = evaluate_split(model, dataset, "validation", config["tta"], strategy=strategy, step=validation_step)
             log(f"step {s} validation (plain weights): {format_scores(plain)}")

@@ -1,6 +1,4 @@
 """The shipped models in pretrained/: they load, and on the real data they score what their metrics.json says."""
-import json
-
 import pytest
 
 import convolutional_autoencoder as ca
@@ -8,15 +6,14 @@ from conftest import ROOT
 
 PRETRAINED = ROOT / "pretrained"
 MODELS = [PRETRAINED, PRETRAINED / "classes3"]
-BASE = PRETRAINED / "base"  # the 100-epoch run pretrained/ was fine-tuned from
 
 
-@pytest.mark.parametrize("model_dir", [*MODELS, BASE], ids=lambda p: p.name)
+@pytest.mark.parametrize("model_dir", MODELS, ids=lambda p: p.name)
 def test_shipped_model_reproduces_its_test_scores(model_dir, real_data):
-    metrics = json.loads((model_dir / "metrics.json").read_text())
-    config = json.loads((model_dir / "config.json").read_text())
+    metrics = ca.read_json(model_dir / "metrics.json")
+    config = ca.read_json(model_dir / "config.json")
     result = ca.evaluate(model_dir, str(real_data))
-    assert result["images"] == len(json.loads((model_dir / "split.json").read_text())["test"])
+    assert result["images"] == len(ca.read_json(model_dir / "split.json")["test"])
     for name in (*ca.METRIC_NAMES, "class_iu"):
         assert result[name] == pytest.approx(metrics["test"][name], abs=1e-6), name
     assert result["classes"] == ca.CLASS_NAMES[config["targets"]]
@@ -27,13 +24,12 @@ def test_shipped_models_are_the_documented_kinds():
     assert face["targets"] == "face" and classes3["targets"] == "classes3"
     assert face["model"]["num_classes"] == 1 and classes3["model"]["num_classes"] == 3
     # Both chose their checkpoint on validation and were tested once, on the same person-disjoint split.
-    splits = [ca.read_json(m / "split.json") for m in (*MODELS, BASE)]
-    assert splits[0] == splits[1] == splits[2]
-    # pretrained/ is pretrained/base fine-tuned on unaugmented images, and better on validation.
-    assert face["init_from"] == "pretrained/base" and not face["augment"]
-    assert ca.read_json(PRETRAINED / "metrics.json")["validation"]["pixel_accuracy"] > \
-        ca.read_json(BASE / "metrics.json")["validation"]["pixel_accuracy"]
-    for m in (*MODELS, BASE):
+    splits = [ca.read_json(m / "split.json") for m in MODELS]
+    assert splits[0] == splits[1]
+    # pretrained/ is one run of the README's command: BCE, one-cycle, 100 epochs, the last 10 unaugmented.
+    assert face["init_from"] is None and face["augment"]
+    assert (face["loss"], face["schedule"], face["epochs"], face["clean_epochs"]) == ("bce", "onecycle", 100, 10)
+    for m in MODELS:
         metrics = ca.read_json(m / "metrics.json")
         assert {"step", "validation", "test"} <= set(metrics)
 
@@ -61,6 +57,10 @@ def test_infer_uses_pretrained_by_default_and_the_3_class_model_writes_class_ids
         assert ((three == 1) == truth).mean() > 0.85
 
 
-def test_evaluate_finds_the_base_run_from_any_folder(tmp_path, monkeypatch):
+def test_evaluate_finds_an_init_from_run_under_the_project_root_from_any_folder(tmp_path, monkeypatch):
+    # init_from is written relative to where training ran (the project root), as --init-from was given.
+    run = tmp_path / "run"
+    run.mkdir()
+    ca.write_json(run / "config.json", {"init_from": "pretrained/classes3"})
     monkeypatch.chdir(tmp_path)
-    assert [p.resolve() for p in ca.init_chain(PRETRAINED)] == [BASE.resolve()]
+    assert [p.resolve() for p in ca.init_chain(run)] == [(PRETRAINED / "classes3").resolve()]
