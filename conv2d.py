@@ -14,6 +14,9 @@ class Conv2d(Layer):
     its own bias and batch norm. When the mirror must output a different number of channels than this
     layer takes in (the first layer of a multi-class model: 1 channel in, 3 classes out) the kernel
     shapes differ, so the mirror gets its own kernel even when weights are tied.
+
+    `linear_mirror` (set by the Model for the first layer when asked for a linear output) makes the
+    mirror a transposed convolution + bias only: no batch norm, no leaky ReLU.
     """
 
     def __init__(self, kernel_size, stride, output_channels, name=None):
@@ -21,6 +24,7 @@ class Conv2d(Layer):
         self.kernel_size = kernel_size
         self.stride = stride
         self.output_channels = output_channels
+        self.linear_mirror = False
 
     def build(self, input_channels, mirror_channels, tied_weights, batch_norm):
         k, c = self.kernel_size, self.output_channels
@@ -34,7 +38,8 @@ class Conv2d(Layer):
             else:
                 self.mirror_kernel = tf.Variable(glorot([k, k, mirror_channels, c]), name="mirror_kernel")
             self.mirror_bias = tf.Variable(tf.zeros([mirror_channels]), name="mirror_bias")
-            self.mirror_norm = BatchNorm(mirror_channels, name="mirror_norm") if batch_norm else None
+            self.mirror_norm = (BatchNorm(mirror_channels, name="mirror_norm")
+                                if batch_norm and not self.linear_mirror else None)
         return c
 
     def forward(self, x, training):
@@ -46,6 +51,8 @@ class Conv2d(Layer):
         kernel = tf.cast(self.mirror_kernel, x.dtype)
         shape = tf.concat([tf.shape(encoder_input)[:3], [kernel.shape[2]]], axis=0)
         y = tf.nn.conv2d_transpose(x, kernel, shape, self.stride, "SAME")
+        if self.linear_mirror:
+            return y + tf.cast(self.mirror_bias, y.dtype)
         return self._activate(y, self.mirror_norm, self.mirror_bias, training)
 
     @staticmethod

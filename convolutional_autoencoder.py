@@ -65,11 +65,13 @@ class Model(tf.Module):
     statistics (and updates the moving averages) or the moving averages. `compute_dtype` bfloat16 runs
     the convolutions in bf16 while variables, batch-norm statistics and outputs stay float32.
     When `layers` is given, its MaxPool2d objects keep their own skip_connection flags.
+    `linear_output` drops the batch norm and leaky ReLU of the last decoder layer, so its logits are
+    not standardised per batch nor squashed below zero (the reference keeps both).
     """
 
     def __init__(self, layers=None, per_image_standardization=True, batch_norm=True,
-                 skip_connections=True, tied_weights=True, num_classes=1, compute_dtype="float32",
-                 name="model"):
+                 skip_connections=True, tied_weights=True, num_classes=1, linear_output=False,
+                 compute_dtype="float32", name="model"):
         super().__init__(name=name)
         self.layers = layers if layers is not None else layers_from_description(
             REFERENCE_DESCRIPTION, skip_connections)
@@ -78,6 +80,12 @@ class Model(tf.Module):
         self.skip_connections = skip_connections
         self.tied_weights = tied_weights
         self.num_classes = num_classes
+        self.linear_output = linear_output
+        if linear_output:
+            if not isinstance(self.layers[0], Conv2d):
+                raise ValueError(f"a linear output needs a description that starts with a convolution, "
+                                 f"not {self.layers[0].description}")
+            self.layers[0].linear_mirror = True
         self.compute_dtype = tf.dtypes.as_dtype(compute_dtype)
         channels = 1
         with self.name_scope:
@@ -106,7 +114,13 @@ class Model(tf.Module):
                 "batch_norm": self.batch_norm,
                 "skip_connections": self.skip_connections,
                 "tied_weights": self.tied_weights,
-                "num_classes": self.num_classes}
+                "num_classes": self.num_classes,
+                "linear_output": self.linear_output}
+
+    @staticmethod
+    def complete_config(config):
+        """`config` with the switches that configs written before them lack, at their old behaviour."""
+        return {"linear_output": False, **config}
 
     @classmethod
     def from_config(cls, config, compute_dtype="float32"):
@@ -492,6 +506,7 @@ DEFAULTS = {
     "skip_connections": True,
     "per_image_standardization": True,
     "batch_norm": True,
+    "linear_output": False,
     "epochs": 500,
     "max_steps": None,
     "max_minutes": None,
@@ -607,7 +622,7 @@ def build_model(config):
         config["arch"], per_image_standardization=config["per_image_standardization"],
         batch_norm=config["batch_norm"], skip_connections=config["skip_connections"],
         tied_weights=config["tied_weights"], num_classes=num_classes,
-        compute_dtype=COMPUTE_DTYPES[config["precision"]])
+        linear_output=config["linear_output"], compute_dtype=COMPUTE_DTYPES[config["precision"]])
 
 
 def make_dataset(config, split=None, augment=None):
@@ -1009,7 +1024,7 @@ def start_from(model, folder, checkpoint):
     """Load `checkpoint`, the best weights of the run in `folder` (check_run_folder), into `model`,
     which must have that run's architecture."""
     source = read_json(Path(folder) / "config.json").get("model")
-    if source != model.config:
+    if source is None or Model.complete_config(source) != model.config:
         raise UsageError(f"--init-from {folder} holds a model unlike this run's ({model.description}, "
                          f"{model.num_classes} classes, same switches): pass that run's --arch, --targets "
                          "and switches, or another folder")
@@ -1101,6 +1116,9 @@ def parse_train_args(argv):
     flag("--no-standardization", dest="per_image_standardization", action="store_false", default=None,
          help="no per-image standardisation of the input")
     flag("--no-batch-norm", dest="batch_norm", action="store_false", default=None, help="no batch norm")
+    flag("--linear-output", action="store_true", default=None,
+         help="the last decoder layer is a transposed convolution + bias, without the reference's batch "
+              "norm and leaky ReLU before the sigmoid")
     flag("--epochs", type=int)
     flag("--max-steps", type=int, help="stop after this many training steps in all")
     flag("--max-minutes", type=float, help="stop (resumably) after this much wall time")

@@ -465,6 +465,27 @@ def test_init_from_starts_at_the_source_weights(face_folder, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_linear_output_trains_evaluates_and_is_its_own_architecture(face_folder, tmp_path, capsys):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(out)]) == 0
+    [reference] = run_folders(out)
+    # A run from before the switch existed: its config.json has no linear_output.
+    config = json.loads((reference / "config.json").read_text())
+    del config["linear_output"], config["model"]["linear_output"]
+    (reference / "config.json").write_text(json.dumps(config))
+    later = tmp_path / "later"
+    base = ["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(later)]
+    assert ca.main([*base, "--linear-output", "--init-from", str(reference)]) == 2
+    assert f"--init-from {reference} holds a model unlike this run's" in capsys.readouterr().err
+    assert ca.main([*base, "--init-from", str(reference)]) == 0
+    assert ca.main([*base, "--linear-output"]) == 0
+    linear = [run for run in run_folders(later) if json.loads((run / "config.json").read_text())["linear_output"]]
+    assert len(linear) == 1 and json.loads((linear[0] / "config.json").read_text())["model"]["linear_output"]
+    model, _ = ca.load_trained(linear[0])
+    assert model.layers[0].mirror_norm is None
+    assert set(ca.evaluate(linear[0], split="all")) >= set(ca.METRIC_NAMES)
+
+
 def test_init_from_and_swa_start_mistakes_are_named(face_folder, tmp_path, capsys):
     out = tmp_path / "save"
     assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(out)]) == 0

@@ -124,6 +124,26 @@ def test_description_round_trip_and_config_json(tmp_path):
     assert len(kernels(loaded)) == len(kernels(model)) == 6
 
 
+def test_linear_output_is_the_transposed_convolution_plus_bias():
+    model = Model.from_description(SMALL, linear_output=True)
+    first = model.layers[0]
+    assert first.norm is not None and first.mirror_norm is None
+    assert all(layer.mirror_norm is not None for layer in model.layers[1:2])
+    first.mirror_bias.assign([-3.0])
+    x = tf.random.normal([2, 8, 8, 4])
+    raw = tf.nn.conv2d_transpose(x, first.kernel, [2, 16, 16, 1], 2, "SAME")
+    out = first.mirror(x, tf.zeros([2, 16, 16, 1]), None, training=True)
+    # Neither standardised nor squashed: the reference layer would give leaky_relu(bn(raw) - 3) > -0.6 - 3.
+    np.testing.assert_allclose(out, raw - 3.0, rtol=1e-5, atol=1e-5)
+    assert Model.from_config(model.config).config == model.config and model.config["linear_output"]
+    assert Model.complete_config({"description": SMALL}) == {"description": SMALL, "linear_output": False}
+
+
+def test_linear_output_needs_a_convolution_first():
+    with pytest.raises(ValueError, match="starts with a convolution, not M2"):
+        Model.from_description("M2C3,4,1", linear_output=True)
+
+
 def test_checkpoint_restores_the_same_outputs(tmp_path):
     model = Model.from_description(SMALL)
     x = tf.random.uniform([2, 16, 16, 1])
