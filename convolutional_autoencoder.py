@@ -909,9 +909,8 @@ def train(config, resume=None, log=print):
         s = int(step)
         averaged = swa and average.count.numpy() > 0
         if averaged:
-            # The augmented batches of the last epoch: statistics of unaugmented images differ from
-            # those the weights were trained with (re-estimated on unaugmented training images, the
-            # validation pixel accuracy of an earlier 100-epoch RMSE model dropped).
+            # The augmented batches of the last epoch: the same kind of batches the plain weights'
+            # moving averages come from, so the average and the plain weights are scored alike.
             recalibrate(average.averaged, epoch_batches((s - 1) // steps_per_epoch, 0), recalibration)
             plain = evaluate_split(model, dataset, "validation", config["tta"], strategy=strategy, step=validation_step)
             log(f"step {s} validation (plain weights): {format_scores(plain)}")
