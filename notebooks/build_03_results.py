@@ -31,8 +31,8 @@ md(r"""
 `pretrained/` holds the model this repository ships: its training configuration, the person-disjoint
 split it was trained on, the best checkpoint by validation pixel accuracy, the scores written at the end
 of training and the TensorBoard logs of the run. One run of the training command made it (the README has
-the command): binary cross-entropy, a one-cycle learning rate, 100 epochs, the last 10 of them on the
-unaugmented training images. This notebook puts that model in front of the test
+the command): binary cross-entropy, a linear output layer, a one-cycle learning rate, 100 epochs, the
+last 10 of them on the unaugmented training images. This notebook puts that model in front of the test
 split — images no step of training or model selection looked at — and shows what it gets right, where
 it errs, the four FCN metrics, and how the run got there. Every number below is read from
 `pretrained/` or computed here; run it from the `notebooks/` folder.
@@ -292,12 +292,12 @@ def read_scalars(folder):
 stages = [folder for folder in (*reversed(list(init_chain(PRETRAINED))), PRETRAINED) if (folder / "logs").is_dir()]
 scalars, offset = {}, 0
 for folder in stages:
-    stage = read_scalars(folder / "logs")
+    stage, stage_config = read_scalars(folder / "logs"), read_json(folder / "config.json")
     for tag, (steps, values) in stage.items():
         old_steps, old_values = scalars.get(tag, (np.array([], int), np.array([])))
         scalars[tag] = (np.concatenate([old_steps, steps + offset]), np.concatenate([old_values, values]))
     print(f"{folder}: steps {offset + 1}..{offset + stage['train/loss'][0][-1]}, "
-          f"{read_json(folder / 'config.json')['epochs']} epochs, augment {read_json(folder / 'config.json')['augment']}")
+          f"{stage_config['epochs']} epochs, augment {stage_config['augment']}")
     start, offset = offset, offset + int(stage["train/loss"][0][-1])
 for tag, (steps, values) in sorted(scalars.items()):
     print(f"{tag:<28}{len(steps):5d} points, steps {steps[0]}..{steps[-1]}, last {values[-1]:.4g}")

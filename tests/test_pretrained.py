@@ -26,8 +26,9 @@ def test_shipped_models_are_the_documented_kinds():
     # Both chose their checkpoint on validation and were tested once, on the same person-disjoint split.
     splits = [ca.read_json(m / "split.json") for m in MODELS]
     assert splits[0] == splits[1]
-    # pretrained/ is one run of the README's command: BCE, one-cycle, 100 epochs, the last 10 unaugmented.
-    assert face["init_from"] is None and face["augment"]
+    # pretrained/ is one run of the README's command: BCE, linear output, one-cycle, 100 epochs, the last
+    # 10 unaugmented.
+    assert face["init_from"] is None and face["augment"] and face["linear_output"]
     assert (face["loss"], face["schedule"], face["epochs"], face["clean_epochs"]) == ("bce", "onecycle", 100, 10)
     for m in MODELS:
         metrics = ca.read_json(m / "metrics.json")
