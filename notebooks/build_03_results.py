@@ -86,7 +86,7 @@ print("encoder     " + ", ".join(
     if hasattr(layer, "stride") else f"max pool {layer.kernel_size}" for layer in model.layers))
 print(f"parameters  {sum(int(np.prod(v.shape)) for v in model.trainable_variables):,} trainable")
 settings = ("targets", "tied_weights", "skip_connections", "per_image_standardization", "batch_norm",
-            "loss", "lr", "schedule", "batch_size", "epochs", "max_steps", "max_minutes", "augment",
+            "linear_output", "loss", "lr", "schedule", "batch_size", "epochs", "max_steps", "max_minutes", "augment",
             "tta", "precision", "seed", "init_from")
 for key in settings:
     print(f"{key:<27}{config.get(key)}")
