@@ -12,7 +12,7 @@ grayscale photo and the two masks (threshold them at 127). Files already present
 again only fills in what is missing.
 
 The project commits data128_128/ (2637 examples); this script builds the rest. It never adds to the
-committed folder without --force, since every default command and pretrained/split.json use it as is.
+committed folder without --force: training reads it by default and pretrained/split.json names its files.
 
     python prepare_data.py --out data128_128_full             # download both archives, all 2927 examples
     python prepare_data.py --size 250                         # the same at 250x250, into data250_250/
