@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-import convolutional_autoencoder as ca
+from config import COMPUTE_DTYPES, UsageError
+from evaluation import load_trained, predict
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_OUT = "out"
@@ -49,7 +50,7 @@ def parse_args(argv):
          help=f"images per forward pass (default: {DEFAULT_BATCH_SIZE})")
     flag("--recursive", action="store_true", help="descend into subfolders of folder INPUTs")
     flag("--tta", default="none", choices=("none", "flip"), help="flip averages with the mirrored image (2x slower)")
-    flag("--precision", default="fp32", choices=tuple(ca.COMPUTE_DTYPES), help="bf16 runs convolutions in bfloat16")
+    flag("--precision", default="fp32", choices=tuple(COMPUTE_DTYPES), help="bf16 runs convolutions in bfloat16")
     return parser.parse_args(argv)
 
 
@@ -58,7 +59,7 @@ def main(argv=None):
     try:
         summary = segment(args.inputs, args.model_dir, args.out, args.threshold, args.overlay, args.prob,
                           args.batch_size, args.recursive, args.tta, args.precision)
-    except ca.UsageError as error:
+    except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"segmented {summary['images']} images, {len(summary['failed'])} failed, "
@@ -79,9 +80,9 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
     loading excluded), and `out`. Raises UsageError for a missing input, model or output folder.
     """
     if not 0.0 <= threshold <= 1.0:
-        raise ca.UsageError(f"--threshold {threshold} is not a probability: pass a value from 0 to 1")
+        raise UsageError(f"--threshold {threshold} is not a probability: pass a value from 0 to 1")
     if batch_size < 1:
-        raise ca.UsageError(f"--batch-size {batch_size} must be at least 1")
+        raise UsageError(f"--batch-size {batch_size} must be at least 1")
     out = Path(out)
     failed = []
 
@@ -90,16 +91,16 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
         failed.append(str(source))
 
     jobs = plan(inputs, out, recursive, skip)
-    model, config = ca.load_trained(model_dir, precision)
+    model, config = load_trained(model_dir, precision)
     size = input_size(config)
     try:
         model.check_size(*size)
     except ValueError as error:
-        raise ca.UsageError(f"{Path(model_dir) / 'config.json'}: {error}") from None
+        raise UsageError(f"{Path(model_dir) / 'config.json'}: {error}") from None
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ca.UsageError(f"cannot create the output folder {out} ({error.strerror}): pass another --out") from None
+        raise UsageError(f"cannot create the output folder {out} ({error.strerror}): pass another --out") from None
     forward = compiled_forward(model, size, tta)
     write = Writer(overlay, prob, threshold)
 
@@ -142,7 +143,7 @@ def compiled_forward(model, size, tta):
 
     @tf.function(input_signature=[tf.TensorSpec([None, *size, 1], tf.uint8)])
     def forward(images):
-        return ca.predict(model, tf.cast(images, tf.float32) / 255.0, tta)
+        return predict(model, tf.cast(images, tf.float32) / 255.0, tta)
 
     forward.get_concrete_function()
     return forward
@@ -169,7 +170,7 @@ def plan(inputs, out, recursive, skip):
     """
     missing = [str(p) for p in inputs if not Path(p).exists()]
     if missing:
-        raise ca.UsageError(f"no such file or folder: {', '.join(missing)}; pass image files or folders of images")
+        raise UsageError(f"no such file or folder: {', '.join(missing)}; pass image files or folders of images")
     jobs, taken = [], set()
     for source, relative in listed_files(inputs, out, recursive):
         target = out / relative.parent / relative.stem
@@ -182,7 +183,7 @@ def plan(inputs, out, recursive, skip):
         jobs.append(Job(source, target))
     if not jobs:
         hint = "" if recursive else " (--recursive descends into subfolders)"
-        raise ca.UsageError(f"no files to segment in {', '.join(map(str, inputs))}{hint}")
+        raise UsageError(f"no files to segment in {', '.join(map(str, inputs))}{hint}")
     return jobs
 
 

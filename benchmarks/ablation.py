@@ -1,7 +1,7 @@
 """Replay the reference's published table of architectures and accuracies at one equal budget.
 
 `python benchmarks/ablation.py [--budget-steps N] [--rows 1,2,...]` trains every row of ROWS with
-convolutional_autoencoder.train(): the row's own flags, then the same budget and shared settings for all
+training.train(): the row's own flags, then the same budget and shared settings for all
 (`--data`, `--batch-size`, `--eval-every`, `--seed`), everything else the reference recipe. It writes
 `<out>/ablation.json` (row label -> run folder, steps and metrics) and `<out>/ablation.md`, a markdown
 table of the reference's accuracy next to ours (test pixel accuracy of the best-by-validation
@@ -29,10 +29,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import convolutional_autoencoder as ca  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-REFERENCE = ca.REFERENCE_DESCRIPTION
+import convolutional_autoencoder as ca  # noqa: E402
+from config import DEFAULTS as RECIPE, UsageError  # noqa: E402
+from dataset import DataError  # noqa: E402
+from model import REFERENCE_DESCRIPTION, layers_from_description  # noqa: E402
+from run_folder import CHECKPOINT_LATEST, read_json, write_json  # noqa: E402
+from training import TrainingError, train  # noqa: E402
+
+REFERENCE = REFERENCE_DESCRIPTION
 UNTIED_PLAIN = ["--untied", "--no-skips", "--no-standardization"]
 # (label as in the reference's table, its pixel accuracy in %, our flags for convolutional_autoencoder.py)
 ROWS = [
@@ -51,8 +57,8 @@ ROWS = [
 
 # The budget: 95 steps at batch 100 is 5 epochs of the 1846 training images (the reference trained
 # 500), about 12 minutes a row for the 7x7 model on 2 CPU cores; validation once an epoch.
-DEFAULTS = {"budget_steps": 95, "data": ca.DEFAULTS["data"], "batch_size": ca.DEFAULTS["batch_size"],
-            "eval_every": 19, "seed": ca.DEFAULTS["seed"], "out": "save/ablation"}
+DEFAULTS = {"budget_steps": 95, "data": RECIPE["data"], "batch_size": RECIPE["batch_size"],
+            "eval_every": 19, "seed": RECIPE["seed"], "out": "save/ablation"}
 # Config keys that may differ between a row's run folder and this invocation without changing its result.
 NOT_BUDGET = ("out", "max_minutes", "model", "image_size")
 STOPPED = 130
@@ -82,18 +88,18 @@ def run(rows, budget_steps, shared_flags, out, only=None, log=print):
             log(f"row {n} ({label}): finished in {run_dir}, skipped")
             continue
         log(f"row {n} ({label}): {'resuming ' + str(run_dir) if run_dir else 'training'}")
-        runs[n] = ca.train(configs[n - 1], resume=run_dir, log=log)
+        runs[n] = train(configs[n - 1], resume=run_dir, log=log)
         if not is_finished(runs[n]):
-            if not ca.read_json(runs[n] / "split.json")["test"]:
-                raise ca.DataError(f"{configs[0]['data']} gives an empty test split, so the rows cannot be "
-                                   "compared: use a data folder with more persons")
+            if not read_json(runs[n] / "split.json")["test"]:
+                raise DataError(f"{configs[0]['data']} gives an empty test split, so the rows cannot be "
+                                "compared: use a data folder with more persons")
             stopped = n
             break
     record = {"budget": budget(configs[0], runs), "rows": {
         label: row_record(n, reference, flags, runs[n])
         for n, (label, reference, flags) in enumerate(rows, 1)}}
     out.mkdir(parents=True, exist_ok=True)
-    ca.write_json(out / "ablation.json", record)
+    write_json(out / "ablation.json", record)
     table = markdown_table(rows, configs, record)
     (out / "ablation.md").write_text(table)
     log(table)
@@ -104,7 +110,7 @@ def row_config(flags, budget_steps, shared_flags, row_out):
     """The training config of one row: its flags, then the shared ones and the budget."""
     config, _ = ca.parse_train_args(
         [*flags, *shared_flags, "--max-steps", str(budget_steps), "--out", str(row_out)])
-    ca.layers_from_description(config["arch"])
+    layers_from_description(config["arch"])
     return config
 
 
@@ -118,29 +124,29 @@ def find_run(row_out):
 
 def is_finished(run_dir):
     metrics = run_dir / "metrics.json"
-    return metrics.is_file() and "test" in ca.read_json(metrics)
+    return metrics.is_file() and "test" in read_json(metrics)
 
 
 def trained_steps(run_dir):
     """Steps of the run's latest checkpoint, or None before the first one."""
-    checkpoint = tf.train.latest_checkpoint(str(run_dir / ca.CHECKPOINT_LATEST))
+    checkpoint = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_LATEST))
     return None if checkpoint is None else int(re.search(r"(\d+)$", checkpoint).group(1))
 
 
 def check_same_settings(run_dir, config, n):
     """Refuse to continue or report a run folder made with another budget or other row flags."""
-    saved = {**ca.DEFAULTS, **ca.read_json(run_dir / "config.json")}
+    saved = {**RECIPE, **read_json(run_dir / "config.json")}
     differing = [f"{key} {saved.get(key)!r} (asked now: {config.get(key)!r})"
                  for key in sorted(set(saved) | set(config))
                  if key not in NOT_BUDGET and saved.get(key) != config.get(key)]
     if differing:
-        raise ca.UsageError(f"row {n}'s run folder {run_dir} was trained with {', '.join(differing)}: "
-                            "rerun with its settings, or pass another --out to start a new ablation")
+        raise UsageError(f"row {n}'s run folder {run_dir} was trained with {', '.join(differing)}: "
+                         "rerun with its settings, or pass another --out to start a new ablation")
 
 
 def budget(config, runs):
     """The settings shared by every row, with the training set size that turns steps into epochs."""
-    splits = [ca.read_json(r / "split.json") for r in runs.values() if r is not None]
+    splits = [read_json(r / "split.json") for r in runs.values() if r is not None]
     return {"steps": config["max_steps"], "batch_size": config["batch_size"], "data": config["data"],
             "seed": config["seed"], "eval_every": config["eval_every"],
             "train_images": len(splits[0]["train"]) if splits else None}
@@ -152,7 +158,7 @@ def row_record(n, reference, flags, run_dir):
     if run_dir is not None:
         metrics = run_dir / "metrics.json"
         record.update(run=str(run_dir), finished=is_finished(run_dir), steps=trained_steps(run_dir),
-                      metrics=ca.read_json(metrics) if metrics.is_file() else None)
+                      metrics=read_json(metrics) if metrics.is_file() else None)
     return record
 
 
@@ -269,7 +275,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     for name in ("budget_steps", "batch_size", "eval_every"):
         if getattr(args, name) < 1:
-            raise ca.UsageError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
     return args
 
 
@@ -277,8 +283,8 @@ def row_numbers(text):
     numbers = set()
     for part in text.split(","):
         if not part.strip().isdigit() or not 1 <= int(part) <= len(ROWS):
-            raise ca.UsageError(f"--rows takes row numbers 1-{len(ROWS)} separated by commas "
-                                f"(e.g. --rows 1,4,7), not {text!r}")
+            raise UsageError(f"--rows takes row numbers 1-{len(ROWS)} separated by commas "
+                             f"(e.g. --rows 1,4,7), not {text!r}")
         numbers.add(int(part))
     return numbers
 
@@ -292,10 +298,10 @@ def main(argv=None):
         shared = ["--data", args.data, "--batch-size", str(args.batch_size),
                   "--eval-every", str(args.eval_every), "--seed", str(args.seed)]
         stopped = run(ROWS, args.budget_steps, shared, args.out, only)
-    except (ca.UsageError, ca.DataError, ValueError) as error:
+    except (UsageError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except ca.TrainingError as error:
+    except TrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -354,7 +354,7 @@ def table(result):
               "GFLOP/s = FLOPs x images/s.",
               f"- Peak: a {c['matmul_size']}x{c['matmul_size']} tf.linalg.matmul in the precision's dtype "
               "(2n^3 FLOPs), repeated for the --matmul-seconds after one warm-up.",
-              "- Each precision runs in a fresh process (benchmarks/measure.py): first training (ca.train()'s "
+              "- Each precision runs in a fresh process (benchmarks/measure.py): first training (training.train()'s "
               "step: RMSE, Adam, logits(training=True), on a fixed random batch), then its peak RSS (VmHWM: "
               "TensorFlow, model and step), then raw inference (model(x, training=False) in a tf.function, output "
               "fetched to numpy), then one infer.segment() call on the folder (decode, resize, forward, write PNG "

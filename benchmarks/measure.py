@@ -20,7 +20,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import convolutional_autoencoder as ca  # noqa: E402
+from config import COMPUTE_DTYPES, DEFAULTS, UsageError, build_model  # noqa: E402
+from dataset import DataError, Dataset  # noqa: E402
+from model import REFERENCE_DESCRIPTION  # noqa: E402
+from run_folder import CHECKPOINT_BEST, write_json  # noqa: E402
+from training import loss_function, optimization_step  # noqa: E402
 import infer  # noqa: E402
 from conv2d import Conv2d  # noqa: E402
 from max_pool_2d import MaxPool2d  # noqa: E402
@@ -29,9 +33,9 @@ from max_pool_2d import MaxPool2d  # noqa: E402
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="One precision's benchmark numbers as a JSON line (see bench.py).")
     flag = parser.add_argument
-    flag("--precision", required=True, choices=tuple(ca.COMPUTE_DTYPES))
-    flag("--arch", default=ca.REFERENCE_DESCRIPTION)
-    flag("--batch-size", type=int, default=ca.DEFAULTS["batch_size"])
+    flag("--precision", required=True, choices=tuple(COMPUTE_DTYPES))
+    flag("--arch", default=REFERENCE_DESCRIPTION)
+    flag("--batch-size", type=int, default=DEFAULTS["batch_size"])
     flag("--size", type=int, default=128)
     flag("--steps", type=int, default=8)
     flag("--warmup", type=int, default=2)
@@ -46,14 +50,14 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         print(json.dumps(measure(args)))
-    except (ca.UsageError, ca.DataError, ValueError) as error:
+    except (UsageError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
 
 
 def measure(args):
-    model = ca.build_model({**ca.DEFAULTS, "arch": args.arch, "precision": args.precision})
+    model = build_model({**DEFAULTS, "arch": args.arch, "precision": args.precision})
     model.check_size(args.size, args.size)
     train_rate = training_rate(model, args)
     peak_rss_mb = peak_rss_kib() / 1024
@@ -62,7 +66,7 @@ def measure(args):
     return {"precision": args.precision, "train_img_per_s": train_rate, "peak_rss_mb": peak_rss_mb,
             "infer_img_per_s": infer_rate, "folder_img_per_s": folder["images_per_second"],
             "folder_images": folder["images"],
-            "matmul_peak_gflop_per_s": matmul_peak(ca.COMPUTE_DTYPES[args.precision], args.matmul_size,
+            "matmul_peak_gflop_per_s": matmul_peak(COMPUTE_DTYPES[args.precision], args.matmul_size,
                                                    args.matmul_seconds),
             "flops_per_image": model_flops(model, args.size),
             "load_s": load_seconds(args.data, args.batch_size) if args.data else None,
@@ -78,15 +82,15 @@ def random_batch(args):
 
 
 def training_rate(model, args):
-    """Images/s of the training step of ca.train() (one replica): RMSE, Adam, logits(training=True)."""
-    optimizer = tf.keras.optimizers.Adam(ca.DEFAULTS["lr"])
+    """Images/s of the training step of training.train() (one replica): RMSE, Adam, logits(training=True)."""
+    optimizer = tf.keras.optimizers.Adam(DEFAULTS["lr"])
     optimizer.build(model.trainable_variables)
-    loss_of = ca.loss_function(ca.DEFAULTS["loss"], model.num_classes)
+    loss_of = loss_function(DEFAULTS["loss"], model.num_classes)
 
     @tf.function(input_signature=[tf.TensorSpec([None, args.size, args.size, 1], tf.float32),
                                   tf.TensorSpec([None, args.size, args.size], tf.int32)])
     def train_step(images, labels):
-        return ca.optimization_step(model, optimizer, loss_of, images, labels)
+        return optimization_step(model, optimizer, loss_of, images, labels)
 
     images, labels = random_batch(args)
     return args.batch_size * args.steps / timed(lambda: float(train_step(images, labels)), args.warmup, args.steps)
@@ -139,10 +143,10 @@ def folder_rate(model, args):
 
 
 def save_run(model, args, run_dir):
-    """A run folder laid out as ca.train() writes it, so ca.load_trained() reads it."""
-    config = {**ca.DEFAULTS, "arch": args.arch, "batch_size": args.batch_size, "precision": args.precision}
-    ca.write_json(run_dir / "config.json", {**config, "image_size": [args.size, args.size], "model": model.config})
-    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), run_dir / ca.CHECKPOINT_BEST, max_to_keep=1).save()
+    """A run folder laid out as training.train() writes it, so evaluation.load_trained() reads it."""
+    config = {**DEFAULTS, "arch": args.arch, "batch_size": args.batch_size, "precision": args.precision}
+    write_json(run_dir / "config.json", {**config, "image_size": [args.size, args.size], "model": model.config})
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), run_dir / CHECKPOINT_BEST, max_to_keep=1).save()
 
 
 def matmul_peak(dtype, n, seconds):
@@ -180,7 +184,7 @@ def model_flops(model, size):
 
 def load_seconds(data, batch_size):
     """Seconds the Dataset takes to read the data folder up front (as training does)."""
-    return ca.Dataset(batch_size, data, augment=False, log=lambda message: None).load_seconds
+    return Dataset(batch_size, data, augment=False, log=lambda message: None).load_seconds
 
 
 if __name__ == "__main__":

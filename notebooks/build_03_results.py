@@ -51,9 +51,12 @@ import tensorflow as tf
 from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 
-from convolutional_autoencoder import CLASS_NAMES, Dataset, init_chain, load_trained, make_dataset, predict, read_json
+from config import make_dataset
+from dataset import CLASS_NAMES, Dataset
+from evaluation import load_trained, predict
 from metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
 from plots import examples_figure, plt
+from run_folder import init_chain, read_json
 
 # plots.py selects the Agg backend for training runs; show figures inline here.
 %matplotlib inline

@@ -54,3 +54,24 @@ def real_data():
     if not (REAL_DATA / "inputs").is_dir():
         pytest.skip("data128_128/inputs is missing (it is committed): restore it with git checkout -- data128_128")
     return REAL_DATA
+
+
+# A network small enough for a training step in milliseconds, on the 64x64 synthetic faces.
+TINY = ["--arch", "C3,8,2C3,8,1M2", "--batch-size", "4"]
+
+
+def run_folders(out):
+    """The run folders training wrote under `out` for the TINY network, oldest first."""
+    return sorted(p for p in (out / "C3,8,2C3,8,1M2").iterdir() if p.is_dir())
+
+
+def scalars(run_dir, tag):
+    """{step: value} of a TensorBoard scalar in a run folder's logs."""
+    import tensorflow as tf  # here, so that conftest does not cost every test process a TensorFlow import
+    values = {}
+    for path in sorted((run_dir / "logs").glob("events.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return values

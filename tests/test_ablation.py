@@ -3,10 +3,11 @@ import sys
 
 import pytest
 
-import convolutional_autoencoder as ca
+from config import DEFAULTS, build_model
 from conftest import ROOT, make_face_folder
 from conv2d import Conv2d
 from max_pool_2d import MaxPool2d
+from run_folder import read_json
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ablation  # noqa: E402
@@ -25,7 +26,7 @@ def test_every_row_parses_and_mirrors_128(tmp_path):
     convs, pools = [], []
     for n, (label, reference, flags) in enumerate(ablation.ROWS, 1):
         config = ablation.row_config(flags, 95, [], tmp_path / str(n))
-        model = ca.build_model(config)
+        model = build_model(config)
         model.check_size(128, 128)
         convs.append([layer for layer in model.layers if isinstance(layer, Conv2d)])
         pools.append([layer for layer in model.layers if isinstance(layer, MaxPool2d)])
@@ -35,7 +36,7 @@ def test_every_row_parses_and_mirrors_128(tmp_path):
                         or config["per_image_standardization"]), label
     assert [len(c) for c in convs] == [6, 4, 8, 6, 6, 6, 6]
     assert not pools[0] and all(pools[1:])
-    assert ablation.row_config(ablation.ROWS[5][2], 95, [], "x") == {**ca.DEFAULTS, "max_steps": 95, "out": "x"}
+    assert ablation.row_config(ablation.ROWS[5][2], 95, [], "x") == {**DEFAULTS, "max_steps": 95, "out": "x"}
     assert {c.kernel_size for c in convs[6]} == {5}
     assert [row[1] for row in ablation.ROWS] == sorted(row[1] for row in ablation.ROWS)
 
@@ -59,7 +60,7 @@ def test_ablation_resumes_a_stopped_row_then_skips_finished_rows(tmp_path, monke
 
     # --max-minutes that has already run out stops row 1 after one step, like Ctrl-C would.
     assert ablation.run(TINY_ROWS, 2, [*shared, "--max-minutes", "1e-9"], out, log=lambda line: None) == 1
-    record = ca.read_json(out / "ablation.json")
+    record = read_json(out / "ablation.json")
     first = record["rows"]["tiny tied"]
     assert (first["finished"], first["steps"]) == (False, 1)
     assert record["rows"]["tiny untied"]["run"] is None
@@ -72,13 +73,13 @@ def test_ablation_resumes_a_stopped_row_then_skips_finished_rows(tmp_path, monke
     assert any(line.startswith(f"resumed {stopped_run} at step 1") for line in lines)
     runs = run_folders(out)
     assert len(runs) == 2 and stopped_run in runs
-    record = ca.read_json(out / "ablation.json")
+    record = read_json(out / "ablation.json")
     assert record["budget"] == {"steps": 2, "batch_size": 4, "data": str(faces), "seed": 0, "eval_every": 1,
-                                "train_images": len(ca.read_json(stopped_run / "split.json")["train"])}
+                                "train_images": len(read_json(stopped_run / "split.json")["train"])}
     for n, (label, reference, _) in enumerate(TINY_ROWS, 1):
         row = record["rows"][label]
         assert (row["row"], row["reference"], row["finished"], row["steps"]) == (n, reference, True, 2)
-        assert row["metrics"] == ca.read_json(next((out / str(n)).glob("*/*/metrics.json")))
+        assert row["metrics"] == read_json(next((out / str(n)).glob("*/*/metrics.json")))
     table = (out / "ablation.md").read_text()
     epochs = 2 * 4 / record["budget"]["train_images"]
     assert table.startswith(f"Budget: 2 training steps per row at batch 4 ({epochs:.1f} epochs of "
@@ -95,7 +96,7 @@ def test_ablation_resumes_a_stopped_row_then_skips_finished_rows(tmp_path, monke
     def no_training(*args, **kwargs):
         raise AssertionError("a finished row was trained again")
 
-    monkeypatch.setattr(ca, "train", no_training)
+    monkeypatch.setattr(ablation, "train", no_training)
     monkeypatch.setattr(ablation, "ROWS", TINY_ROWS)
     argv = ["--data", str(faces), "--batch-size", "4", "--eval-every", "1", "--budget-steps", "2", "--out", str(out)]
     assert ablation.main(argv) == 0

@@ -9,6 +9,7 @@ import pytest
 
 import convolutional_autoencoder as ca
 import infer
+from evaluation import load_trained, predict
 from metrics import predicted_classes
 from conftest import ROOT, make_face_folder, synthetic_face
 
@@ -84,9 +85,9 @@ def test_mask_follows_the_probabilities_resized_to_the_photo(model_dir, tmp_path
     cv2.imwrite(str(tmp_path / "photo.png"), photo)
     summary = infer.segment([tmp_path / "photo.png"], model_dir, tmp_path / "out", threshold=0.5, prob=True)
     assert summary["images"] == 1 and summary["failed"] == []
-    model, _ = ca.load_trained(model_dir)
+    model, _ = load_trained(model_dir)
     model_input = cv2.resize(photo, (64, 64), interpolation=cv2.INTER_AREA)
-    probs = ca.predict(model, model_input[None, ..., None].astype(np.float32) / 255.0).numpy()[0]
+    probs = predict(model, model_input[None, ..., None].astype(np.float32) / 255.0).numpy()[0]
     expected = cv2.resize(probs, (96, 128), interpolation=cv2.INTER_LINEAR) >= 0.5
     mask = cv2.imread(str(tmp_path / "out" / "photo_mask.png"), cv2.IMREAD_UNCHANGED)
     assert np.mean((mask == 255) == expected) > 0.999

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import synthetic_face
-from convolutional_autoencoder import REFERENCE_DESCRIPTION, Model, layers_from_description
+from model import REFERENCE_DESCRIPTION, Model, layers_from_description
 from max_pool_2d import MaxPool2d
 
 SMALL = "C3,4,2C3,4,1M2"

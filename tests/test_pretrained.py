@@ -1,8 +1,11 @@
 """The shipped models in pretrained/: they load, and on the real data they score what their metrics.json says."""
 import pytest
 
-import convolutional_autoencoder as ca
 from conftest import ROOT
+from dataset import CLASS_NAMES
+from evaluation import evaluate
+from metrics import METRIC_NAMES
+from run_folder import init_chain, read_json, write_json
 
 PRETRAINED = ROOT / "pretrained"
 MODELS = [PRETRAINED, PRETRAINED / "classes3"]
@@ -10,28 +13,28 @@ MODELS = [PRETRAINED, PRETRAINED / "classes3"]
 
 @pytest.mark.parametrize("model_dir", MODELS, ids=lambda p: p.name)
 def test_shipped_model_reproduces_its_test_scores(model_dir, real_data):
-    metrics = ca.read_json(model_dir / "metrics.json")
-    config = ca.read_json(model_dir / "config.json")
-    result = ca.evaluate(model_dir, str(real_data))
-    assert result["images"] == len(ca.read_json(model_dir / "split.json")["test"])
-    for name in (*ca.METRIC_NAMES, "class_iu"):
+    metrics = read_json(model_dir / "metrics.json")
+    config = read_json(model_dir / "config.json")
+    result = evaluate(model_dir, str(real_data))
+    assert result["images"] == len(read_json(model_dir / "split.json")["test"])
+    for name in (*METRIC_NAMES, "class_iu"):
         assert result[name] == pytest.approx(metrics["test"][name], abs=1e-6), name
-    assert result["classes"] == ca.CLASS_NAMES[config["targets"]]
+    assert result["classes"] == CLASS_NAMES[config["targets"]]
 
 
 def test_shipped_models_are_the_documented_kinds():
-    face, classes3 = (ca.read_json(m / "config.json") for m in MODELS)
+    face, classes3 = (read_json(m / "config.json") for m in MODELS)
     assert face["targets"] == "face" and classes3["targets"] == "classes3"
     assert face["model"]["num_classes"] == 1 and classes3["model"]["num_classes"] == 3
     # Both chose their checkpoint on validation and were tested once, on the same person-disjoint split.
-    splits = [ca.read_json(m / "split.json") for m in MODELS]
+    splits = [read_json(m / "split.json") for m in MODELS]
     assert splits[0] == splits[1]
     # pretrained/ is one run of the README's command: BCE, linear output, one-cycle, 100 epochs, the last
     # 10 unaugmented.
     assert face["init_from"] is None and face["augment"] and face["linear_output"]
     assert (face["loss"], face["schedule"], face["epochs"], face["clean_epochs"]) == ("bce", "onecycle", 100, 10)
     for m in MODELS:
-        metrics = ca.read_json(m / "metrics.json")
+        metrics = read_json(m / "metrics.json")
         assert {"step", "validation", "test"} <= set(metrics)
 
 
@@ -41,7 +44,7 @@ def test_infer_uses_pretrained_by_default_and_the_3_class_model_writes_class_ids
 
     import infer
 
-    names = ca.read_json(PRETRAINED / "split.json")["test"][:4]
+    names = read_json(PRETRAINED / "split.json")["test"][:4]
     photos = tmp_path / "photos"
     photos.mkdir()
     files = {name: next((real_data / "inputs").glob(f"{name}.*")) for name in names}  # the split holds stems
@@ -62,6 +65,6 @@ def test_evaluate_finds_an_init_from_run_under_the_project_root_from_any_folder(
     # init_from is written relative to where training ran (the project root), as --init-from was given.
     run = tmp_path / "run"
     run.mkdir()
-    ca.write_json(run / "config.json", {"init_from": "pretrained/classes3"})
+    write_json(run / "config.json", {"init_from": "pretrained/classes3"})
     monkeypatch.chdir(tmp_path)
-    assert [p.resolve() for p in ca.init_chain(run)] == [(PRETRAINED / "classes3").resolve()]
+    assert [p.resolve() for p in init_chain(run)] == [(PRETRAINED / "classes3").resolve()]

@@ -5,14 +5,16 @@ import socket
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import convolutional_autoencoder as ca
 from batch_norm import BatchNorm
-from conftest import ROOT, make_face_folder
-from test_convolutional_autoencoder import run_folders, scalars
+from conftest import ROOT, make_face_folder, run_folders, scalars
+from dataset import DataError, Dataset
+from metrics import METRIC_NAMES
 
 TINY = ["--arch", "C3,8,2C3,8,1M2", "--no-augment", "--eval-every", "2"]
 
@@ -74,33 +76,13 @@ def test_mirrored_on_two_cpus_trains_and_resumes_like_one_device(face_folder, tm
     assert_same_training(run, reference)
     ours, theirs = (json.loads((r / "metrics.json").read_text()) for r in (run, reference))
     for split in ("validation", "test"):
-        assert {m: ours[split][m] for m in ca.METRIC_NAMES} == pytest.approx(
-            {m: theirs[split][m] for m in ca.METRIC_NAMES})
+        assert {m: ours[split][m] for m in METRIC_NAMES} == pytest.approx(
+            {m: theirs[split][m] for m in METRIC_NAMES})
 
     assert ca.main(["--resume", str(reference), "--max-steps", "3"]) == 0
     finish(start(["--resume", str(run), "--max-steps", "3"], devices=2))
     assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-3")
     assert_same_training(run, reference)
-
-
-def test_mirrored_weight_averaging_matches_one_device(face_folder, tmp_path):
-    single, mirrored = tmp_path / "single", tmp_path / "mirrored"
-    swa = ["--swa-start", "1", "--epochs", "2"]
-    assert ca.main(["--data", str(face_folder), *TINY, *swa, "--batch-size", "4", "--out", str(single)]) == 0
-    output = finish(start(["--data", str(face_folder), *TINY, *swa, "--batch-size", "2", "--strategy", "mirrored",
-                           "--out", str(mirrored)], devices=2))
-    assert "step 4 validation (weights averaged over 2 epoch ends)" in output
-    [reference], [run] = run_folders(single), run_folders(mirrored)
-    ours, theirs = (json.loads((r / "metrics.json").read_text()) for r in (run, reference))
-    assert ours["step"] == theirs["step"]
-    for split in ("validation", "test"):
-        assert {m: ours[split][m] for m in ca.METRIC_NAMES} == pytest.approx(
-            {m: theirs[split][m] for m in ca.METRIC_NAMES})
-    best = [tf.train.load_checkpoint(str(r / "best")) for r in (run, reference)]
-    keys = [k for k in best[1].get_variable_to_shape_map() if k.startswith("model/")]
-    assert any("moving_mean" in key for key in keys)
-    for key in keys:
-        np.testing.assert_allclose(best[0].get_tensor(key), best[1].get_tensor(key), atol=2e-5, err_msg=key)
 
 
 def free_ports(count):
@@ -198,7 +180,7 @@ def image_set(images):
 @pytest.mark.parametrize("batch_size, replicas, workers", [(2, 2, 2), (2, 4, 2), (3, 2, 1), (1, 8, 2), (2, 5, 1)])
 def test_replicas_share_each_step_without_empty_batches(tmp_path, batch_size, replicas, workers):
     folder = make_face_folder(tmp_path / "faces", persons=8, per_person=2)
-    dataset = ca.Dataset(batch_size, folder, seed=3, augment=False)
+    dataset = Dataset(batch_size, folder, seed=3, augment=False)
     train, global_batch = dataset.images["train"], batch_size * replicas
     steps = dataset.steps_per_epoch(replicas)
     served = pipelines(dataset, epoch=1, replicas=replicas, workers=workers)
@@ -213,8 +195,8 @@ def test_replicas_share_each_step_without_empty_batches(tmp_path, batch_size, re
 
 
 def test_fewer_images_than_replicas_is_refused(face_folder):
-    dataset = ca.Dataset(1, face_folder, augment=False)
-    with pytest.raises(ca.DataError, match=r"the validation split has 2 images, fewer than the 4 replicas"):
+    dataset = Dataset(1, face_folder, augment=False)
+    with pytest.raises(DataError, match=r"the validation split has 2 images, fewer than the 4 replicas"):
         dataset.batches("validation", tf.distribute.InputContext(1, 0, 4))
 
 
@@ -225,8 +207,8 @@ def test_fewer_images_than_replicas_is_refused(face_folder):
 def test_streaming_serves_the_same_batches_as_memory(tmp_path, targets, augment):
     folder = make_face_folder(tmp_path / "faces", persons=7, per_person=2)
     options = dict(seed=4, augment=augment, three_classes=targets == "classes3")
-    memory = ca.Dataset(4, folder, **options)
-    streaming = ca.Dataset(4, folder, streaming=True, **options)
+    memory = Dataset(4, folder, **options)
+    streaming = Dataset(4, folder, streaming=True, **options)
     assert not hasattr(streaming, "images") and streaming.image_shape == memory.image_shape
     assert streaming.split == memory.split
     for make in (lambda d: d.train_batches(epoch=0), lambda d: d.train_batches(epoch=1, skip=1),
@@ -239,9 +221,9 @@ def test_streaming_serves_the_same_batches_as_memory(tmp_path, targets, augment)
 
 
 def test_streaming_reads_files_when_served(face_folder):
-    streaming = ca.Dataset(100, face_folder, streaming=True)
+    streaming = Dataset(100, face_folder, streaming=True)
     name = streaming.split["test"][0]
-    ca.cv2.imwrite(str(face_folder / "inputs" / f"{name}.jpg"), np.full((64, 64), 255, np.uint8))
+    cv2.imwrite(str(face_folder / "inputs" / f"{name}.jpg"), np.full((64, 64), 255, np.uint8))
     images, _ = next(iter(streaming.batches("test")))
     np.testing.assert_array_equal(images[0], np.ones((64, 64, 1), np.float32))
 

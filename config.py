@@ -1,0 +1,66 @@
+"""A run's configuration: the reference recipe every training flag defaults to, and the model and the
+dataset a configuration (a run's config.json) builds."""
+from dataset import Dataset
+from model import REFERENCE_DESCRIPTION, Model
+
+# The reference recipe. Every flag of the training command defaults to this table.
+DEFAULTS = {
+    "data": "data128_128",
+    "targets": "face",
+    "arch": REFERENCE_DESCRIPTION,
+    "tied_weights": True,
+    "skip_connections": True,
+    "per_image_standardization": True,
+    "batch_norm": True,
+    "linear_output": False,
+    "epochs": 500,
+    "max_steps": None,
+    "max_minutes": None,
+    "batch_size": 100,
+    "lr": 1e-3,
+    "schedule": "constant",
+    "loss": "rmse",
+    "augment": True,
+    "clean_epochs": 0,
+    "eval_every": 100,
+    "tta": "none",
+    "precision": "fp32",
+    "seed": 0,
+    "out": "save",
+    "skip_bad": False,
+    "strategy": "default",
+    "streaming": False,
+    "init_from": None,
+}
+# What may change when a run is resumed; everything else comes from its config.json.
+RESUMABLE = ("epochs", "max_steps", "max_minutes", "eval_every", "strategy", "streaming")
+COMPUTE_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+class UsageError(Exception):
+    """A command-line mistake (a flag, a run folder), explained in one sentence."""
+
+
+def check(config):
+    """Raise UsageError, naming the flag, for a configuration that cannot train."""
+    if not 0 <= config["clean_epochs"] <= config["epochs"]:
+        raise UsageError(f"--clean-epochs {config['clean_epochs']} is not a number of epochs of this run: "
+                         f"pass a number from 0 to --epochs ({config['epochs']})")
+
+
+def build_model(config):
+    """The Model of a configuration, untrained."""
+    num_classes = 3 if config["targets"] == "classes3" else 1
+    return Model.from_description(
+        config["arch"], per_image_standardization=config["per_image_standardization"],
+        batch_norm=config["batch_norm"], skip_connections=config["skip_connections"],
+        tied_weights=config["tied_weights"], num_classes=num_classes,
+        linear_output=config["linear_output"], compute_dtype=COMPUTE_DTYPES[config["precision"]])
+
+
+def make_dataset(config, split=None, augment=None):
+    """The Dataset of a configuration, split by `split` (a saved split) or afresh from its seed."""
+    return Dataset(config["batch_size"], config["data"], include_hair=config["targets"] == "face_hair",
+                   three_classes=config["targets"] == "classes3", seed=config["seed"], split=split,
+                   augment=config["augment"] if augment is None else augment, skip_bad=config["skip_bad"],
+                   streaming=config["streaming"])

@@ -1,0 +1,304 @@
+"""The data: LFW part-label faces (or any folder of the same layout), checked, split by person and
+served as tf.data batches.
+
+A data folder holds inputs/ (grayscale faces), targets/ (face+hair masks) and targets_face_only/
+(face masks), the same file name in all three (data128_128/README.md).
+"""
+import json
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from imgaug_config import augment_batch
+
+INPUTS, FACE_HAIR, FACE_ONLY = "inputs", "targets", "targets_face_only"
+TARGET_KINDS = ("face", "face_hair", "classes3")
+# What each class id of a target kind stands for (the class order of per-class scores).
+CLASS_NAMES = {"face": ("background", "face"), "face_hair": ("background", "face+hair"),
+               "classes3": ("background", "face", "hair")}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm")
+SPLITS = ("train", "validation", "test")
+
+
+class DataError(Exception):
+    """A problem with the user's data, explained in one sentence."""
+
+
+def person_of(name):
+    """LFW person of a file stem: `George_W_Bush_0001` -> `George_W_Bush`."""
+    return re.sub(r"_\d+$", "", name)
+
+
+def split_by_person(names, seed, fractions=(0.7, 0.15)):
+    """Split sorted names into train / validation / test so that no person is in two splits.
+
+    Persons are shuffled with `seed` and laid end to end; a person goes to train when the middle of
+    their images falls in the first fractions[0] of all images, to validation in the next
+    fractions[1], else to test.
+    """
+    by_person = {}
+    for name in sorted(names):
+        by_person.setdefault(person_of(name), []).append(name)
+    persons = sorted(by_person)
+    np.random.default_rng(seed).shuffle(persons)
+    bounds = np.cumsum(fractions) * len(names)
+    split, taken = {s: [] for s in SPLITS}, 0
+    for person in persons:
+        which = SPLITS[int(np.searchsorted(bounds, taken + len(by_person[person]) / 2, side="right"))]
+        split[which].extend(by_person[person])
+        taken += len(by_person[person])
+    return {s: sorted(v) for s, v in split.items()}
+
+
+def _read_gray(path):
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise DataError(f"cannot read image {path}: replace or remove the file")
+    return image
+
+
+def _images_by_stem(folder):
+    if not folder.is_dir():
+        raise DataError(f"folder {folder} does not exist: prepare the data with "
+                        f"`python prepare_data.py` or point --data at a folder with inputs/ and targets")
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            files.setdefault(path.stem, path)
+    return files
+
+
+def list_folder(folder, target_kind="face", skip_bad=False, log=print):
+    """The files of every input with its targets in `folder`, found by name without reading pixels.
+
+    Returns {name: (input path, target paths...)} in name order, the paths as read_example takes
+    them. Inputs without targets and targets without inputs raise DataError naming the files, or
+    with `skip_bad` are listed through `log` and left out.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist: prepare it with `python prepare_data.py` "
+                        "(see data128_128/README.md) or pass --data FOLDER")
+    needed = {"face": (INPUTS, FACE_ONLY), "face_hair": (INPUTS, FACE_HAIR),
+              "classes3": (INPUTS, FACE_ONLY, FACE_HAIR)}[target_kind]
+    subfolders = {sub: _images_by_stem(folder / sub) for sub in needed}
+    files, problems = {}, []
+    for stem in sorted(set.union(*(set(subfolders[s]) for s in needed))):
+        missing = [s for s in needed if stem not in subfolders[s]]
+        if missing:
+            problems.append(f"{stem} has no file in {', '.join(str(folder / s) for s in missing)}")
+        else:
+            files[stem] = tuple(subfolders[sub][stem] for sub in needed)
+    _report(folder, problems, skip_bad, log)
+    if not files:
+        raise DataError(f"{folder} holds no usable input/target pairs: see data128_128/README.md for the layout")
+    return files
+
+
+def read_example(paths, target_kind="face"):
+    """Input image and label map, uint8 [H, W], of one name's files from list_folder.
+
+    Labels are 0/1 for `face` (face vs rest) and `face_hair` (face+hair vs background), and
+    0 background / 1 face / 2 hair for `classes3`; target images are thresholded at 127. An
+    unreadable image or a size mismatch raises DataError naming the file.
+    """
+    arrays = [_read_gray(path) for path in paths]
+    if len({a.shape for a in arrays}) > 1:
+        raise DataError(f"{Path(paths[0]).stem}: input and targets differ in size "
+                        f"({', '.join('x'.join(map(str, a.shape)) for a in arrays)})")
+    masks = [a > 127 for a in arrays[1:]]
+    if target_kind == "classes3":
+        face, face_hair = masks
+        label = np.where(face, 1, np.where(face_hair, 2, 0))
+    else:
+        label = masks[0]
+    return arrays[0], label.astype(np.uint8)
+
+
+def load_folder(folder, target_kind="face", skip_bad=False, log=print):
+    """Read every input with its label map (see read_example) from `folder`.
+
+    Returns (names, images uint8 [N, H, W], labels uint8 [N, H, W]). Inputs without targets,
+    targets without inputs, unreadable images and size mismatches raise DataError naming the
+    files, or with `skip_bad` are listed through `log` and left out.
+    """
+    files = list_folder(folder, target_kind, skip_bad, log)
+    with ThreadPoolExecutor(8) as pool:
+        read = list(pool.map(lambda paths: _try_read(paths, target_kind), files.values()))
+    _report(folder, [r for r in read if isinstance(r, str)], skip_bad, log)
+    names = [name for name, r in zip(files, read) if not isinstance(r, str)]
+    pairs = [r for r in read if not isinstance(r, str)]
+    if not names:
+        raise DataError(f"{folder} holds no usable input/target pairs: see data128_128/README.md for the layout")
+    if len({image.shape for image, _ in pairs}) > 1:
+        raise DataError(f"{folder}: images have different sizes; prepare them at one size with prepare_data.py --size")
+    return names, np.stack([image for image, _ in pairs]), np.stack([label for _, label in pairs])
+
+
+def _report(folder, problems, skip_bad, log):
+    if problems and not skip_bad:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise DataError(f"{folder}: {shown}. Fix or remove these files, or pass --skip-bad to leave them out")
+    for problem in problems:
+        log(f"skipped: {problem}")
+
+
+def _try_read(paths, target_kind):
+    try:
+        return read_example(paths, target_kind)
+    except DataError as error:
+        return str(error)
+
+
+class Dataset:
+    """LFW part-label faces (or any folder of the same layout) split by person, served by tf.data.
+
+    `include_hair` switches the target from face to face+hair; `three_classes` gives the label map
+    0 background / 1 face / 2 hair. The split is reproducible from `seed` (or read from a split file
+    written by an earlier run) and no person appears in two splits. `streaming` keeps only the file
+    list and reads each batch's files when tf.data asks for it, so a folder larger than memory
+    trains; the batches are the same as when everything is read up front.
+    """
+
+    def __init__(self, batch_size, folder="data128_128", include_hair=False, three_classes=False,
+                 seed=0, split=None, augment=True, skip_bad=False, streaming=False, log=print):
+        self.batch_size = batch_size
+        self.folder = str(folder)
+        self.seed = seed
+        self.augment = augment
+        self.streaming = streaming
+        self.target_kind = "classes3" if three_classes else "face_hair" if include_hair else "face"
+        self.num_classes = 3 if three_classes else 2
+        started = time.perf_counter()
+        if streaming:
+            files = list_folder(folder, self.target_kind, skip_bad, log)
+            names = list(files)
+        else:
+            names, images, labels = load_folder(folder, self.target_kind, skip_bad, log)
+        self.load_seconds = time.perf_counter() - started
+        self.split = split if split is not None else split_by_person(names, seed)
+        empty = [s for s in ("train", "validation") if not self.split[s]]
+        if split is None and empty:
+            raise DataError(f"{folder} has too few persons ({len({person_of(n) for n in names})}) to fill "
+                            f"the {' and '.join(empty)} split: add images of more persons")
+        index = {name: i for i, name in enumerate(names)}
+        unknown = [n for s in SPLITS for n in self.split[s] if n not in index]
+        if unknown:
+            raise DataError(f"the split names {len(unknown)} images not in {folder} (first: {unknown[0]}): "
+                            "use the data folder the model was trained on")
+        if streaming:
+            self.files = {s: [files[n] for n in self.split[s]] for s in SPLITS}
+            first = next(paths for s in SPLITS for paths in self.files[s])
+            self.image_shape = read_example(first, self.target_kind)[0].shape
+        else:
+            self.images, self.labels = {}, {}
+            for s in SPLITS:
+                rows = [index[n] for n in self.split[s]]
+                self.images[s], self.labels[s] = images[rows], labels[rows]
+            self.image_shape = images.shape[1:]
+
+    def size(self, split):
+        return len(self.split[split])
+
+    def steps_per_epoch(self, replicas=1):
+        """Training steps per epoch when each step takes one batch per replica (see _schedule)."""
+        return self._steps("train", replicas)
+
+    def examples(self, split, rows):
+        """uint8 images and label maps [len(rows), H, W] of a split's rows, from memory or read now."""
+        if not self.streaming:
+            return self.images[split][rows], self.labels[split][rows]
+        images = np.empty((len(rows), *self.image_shape), np.uint8)
+        labels = np.empty_like(images)
+        for i, row in enumerate(rows):
+            paths = self.files[split][row]
+            image, label = read_example(paths, self.target_kind)
+            if image.shape != self.image_shape:
+                raise DataError(f"{paths[0]} is not {'x'.join(map(str, self.image_shape))} like the other "
+                                "images: prepare them at one size with prepare_data.py --size")
+            images[i], labels[i] = image, label
+        return images, labels
+
+    def save_split(self, path):
+        with open(path, "w") as f:
+            json.dump(self.split, f, indent=1)
+
+    @staticmethod
+    def load_split(path):
+        with open(path) as f:
+            return json.load(f)
+
+    def train_batches(self, epoch, skip=0, context=None, augment=None):
+        """One epoch of shuffled (and augmented) training batches as (images, labels) tensors.
+
+        Shuffle order and augmentation depend only on (seed, epoch), so a resumed run sees the
+        same batches; `skip` drops the steps an interrupted epoch already took. `context` is the
+        tf.distribute.InputContext of a distributed run (see _schedule). `augment=False` leaves
+        this epoch unaugmented even when the dataset augments.
+        """
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.size("train"))
+        augment = self.augment if augment is None else augment
+
+        def make_batch(number, start, stop):
+            x, y = self.examples("train", order[start:stop])
+            if augment:
+                seed = np.random.SeedSequence([self.seed, epoch, int(number)]).generate_state(1)[0]
+                x, y = augment_batch(x, y, seed=int(seed))
+            return x, y
+
+        return self._serve(make_batch, self._schedule("train", context, skip))
+
+    def batches(self, split, context=None):
+        """Unaugmented batches of a split, in file-name order."""
+        return self._serve(lambda number, start, stop: self.examples(split, np.arange(start, stop)),
+                           self._schedule(split, context))
+
+    def _steps(self, split, replicas):
+        global_batch = self.batch_size * replicas
+        return self.size(split) // global_batch + (self.size(split) % global_batch >= replicas)
+
+    def _schedule(self, split, context=None, skip=0):
+        """(number, start, stop) of the batches one input pipeline serves: rows start:stop of the order.
+
+        Step s takes batches s*R to s*R + R - 1, one per replica (R = 1 without tf.distribute), of
+        batch_size rows each, except that the last step's rows are shared out evenly, a remainder
+        smaller than R joining the step before: no replica gets an empty batch, which TensorFlow's
+        oneDNN CPU kernels mishandle. Each worker's pipeline serves its own replicas' batches.
+        """
+        context = context or tf.distribute.InputContext()
+        replicas, count = context.num_replicas_in_sync, self.size(split)
+        steps = self._steps(split, replicas)
+        if count and not steps:
+            raise DataError(f"the {split} split has {count} images, fewer than the {replicas} replicas: "
+                            "train on fewer devices or with more data")
+        if not steps:
+            return []
+        bounds = [(j * self.batch_size, (j + 1) * self.batch_size) for j in range((steps - 1) * replicas)]
+        last = np.array_split(np.arange((steps - 1) * self.batch_size * replicas, count), replicas)
+        bounds += [(rows[0], rows[-1] + 1) for rows in last]
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        return [(j, *bounds[j]) for s in range(skip, steps)
+                for j in range(s * replicas + first, s * replicas + first + local)]
+
+    def _serve(self, make_batch, schedule):
+        """tf.data batches of make_batch(number, start, stop) -> (uint8 images, uint8 labels)."""
+        batches = tf.data.Dataset.from_tensor_slices(np.array(schedule, np.int64).reshape(-1, 3)).map(
+            lambda row: tf.numpy_function(make_batch, tf.unstack(row), (tf.uint8, tf.uint8), stateful=False),
+            num_parallel_calls=2, deterministic=True)
+        # Parallelism and prefetch are fixed, so autotuning has nothing to tune, and its background
+        # thread made the end of an epoch wait up to a minute for the old iterator to shut down
+        # (every other epoch of a 100-epoch run: ~20% of its wall time).
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return batches.map(self._to_model).prefetch(2).with_options(options)
+
+    def _to_model(self, images, labels):
+        images = tf.ensure_shape(images, [None, *self.image_shape])
+        labels = tf.ensure_shape(labels, [None, *self.image_shape])
+        return tf.cast(images[..., None], tf.float32) / 255.0, tf.cast(labels, tf.int32)

@@ -1,0 +1,94 @@
+"""Scoring a model: predictions, the four metrics on a split, and a trained run folder's model.
+
+Training validates with the same evaluation_step and evaluate_split; `evaluate` scores the best
+weights of a run folder (or pretrained/) as the `evaluate` command does.
+"""
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from config import DEFAULTS, build_model, make_dataset
+from dataset import CLASS_NAMES, Dataset
+from metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
+from run_folder import check_run_folder, read_json
+
+
+def predict(model, images, tta="none"):
+    """Probabilities of the model in inference mode; `tta="flip"` averages with the mirrored image."""
+    probabilities = model(images, training=False)
+    if tta == "flip":
+        flipped = model(tf.reverse(images, axis=[2]), training=False)
+        probabilities = (probabilities + tf.reverse(flipped, axis=[2])) / 2.0
+    return probabilities
+
+
+def evaluation_step(model, num_classes, tta="none", strategy=None):
+    """A tf.function that scores one (distributed) batch: the summed confusion matrix and the
+    probabilities. Build it once and pass it to evaluate_split to score many times without tracing
+    again (training validates every --eval-every steps)."""
+    strategy = strategy or tf.distribute.get_strategy()
+
+    def replica_step(images, labels):
+        probs = predict(model, images, tta)
+        return confusion_matrix(labels, predicted_classes(probs), num_classes), probs
+
+    @tf.function(reduce_retracing=True)
+    def step(batch):
+        counts, probs = strategy.run(replica_step, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, counts, axis=None), probs
+
+    return step
+
+
+def evaluate_split(model, dataset, split, tta="none", with_examples=False, strategy=None, step=None):
+    """Scores of `model` on a split of `dataset`, and optionally the first 12 examples for a figure.
+
+    Under a tf.distribute `strategy` the replicas score slices of each step and their confusion
+    matrices are added up; the examples come from this worker's first replica (on the chief, the
+    first images of the split). `step` is an evaluation_step of the same model, tta and strategy.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    num_classes = dataset.num_classes
+    step = step or evaluation_step(model, num_classes, tta, strategy)
+    confusion, examples = np.zeros([num_classes, num_classes], np.int64), None
+    for batch in strategy.distribute_datasets_from_function(lambda context: dataset.batches(split, context)):
+        counts, probs = step(batch)
+        confusion += counts.numpy()
+        if with_examples and examples is None:
+            images, labels, probs = (strategy.experimental_local_results(t)[0] for t in (*batch, probs))
+            examples = (images[:12, ..., 0].numpy() * 255, labels[:12].numpy(), probs[:12].numpy())
+    result = scores(confusion)
+    result["images"] = dataset.size(split)
+    return (result, examples) if with_examples else result
+
+
+def format_scores(result):
+    return "  ".join(f"{name} {100 * result[name]:.2f}%" for name in METRIC_NAMES)
+
+
+def load_trained(model_dir, precision="fp32"):
+    """The model of a run folder (or pretrained/) with its best weights, and the run's config."""
+    checkpoint = check_run_folder(model_dir)
+    config = {**DEFAULTS, **read_json(Path(model_dir) / "config.json"), "precision": precision}
+    model = build_model(config)
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
+    return model, config
+
+
+def evaluate(model_dir, data=None, split="test", tta=None, precision="fp32", batch_size=100):
+    """The four metrics of a trained model on one split (or `all`) of a data folder, with its
+    per-class IU and class names (`class_iu`, `classes`).
+
+    `tta` defaults to the run's own setting, so the test numbers match its metrics.json.
+    """
+    model, config = load_trained(model_dir, precision)
+    tta = tta or config["tta"]
+    config = {**config, "batch_size": batch_size, "data": data or config["data"]}
+    saved_split = Dataset.load_split(Path(model_dir) / "split.json")
+    if split == "all":
+        saved_split = {"train": [], "validation": [], "test": sorted(sum(saved_split.values(), []))}
+        split = "test"
+    dataset = make_dataset(config, saved_split, augment=False)
+    model.check_size(*dataset.image_shape)
+    return {**evaluate_split(model, dataset, split, tta), "classes": CLASS_NAMES[config["targets"]]}

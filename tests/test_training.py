@@ -1,0 +1,264 @@
+"""Training through its command: run folders, resume, stopping, schedules of augmentation, --init-from."""
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import convolutional_autoencoder as ca
+import dataset
+import training
+from config import DEFAULTS, build_model
+from conftest import ROOT, TINY, make_face_folder, run_folders, scalars
+from evaluation import evaluate, load_trained
+from metrics import METRIC_NAMES
+from run_folder import init_chain
+from training import Progress
+
+
+def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_path, capsys):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "2", "--eval-every", "2",
+                    "--out", str(out)]) == 0
+    [run] = run_folders(out)
+    config = json.loads((run / "config.json").read_text())
+    assert config["max_steps"] == 2 and config["arch"] == "C3,8,2C3,8,1M2" and config["image_size"] == [64, 64]
+    assert config["model"]["description"] == "C3,8,2C3,8,1M2"
+    assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-2")
+    assert tf.train.latest_checkpoint(str(run / "best")).endswith("ckpt-2")
+    assert list((run / "logs").glob("events.out.tfevents.*"))
+    assert (run / "image_plots" / "figure2.png").stat().st_size > 0
+    assert set(scalars(run, "train/loss")) == {1, 2}
+    assert 2 in scalars(run, "validation/pixel_accuracy")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["step"] == 2 and set(metrics["test"]) >= {"pixel_accuracy", "mean_iu", "fw_iu", "mean_accuracy"}
+    split = json.loads((run / "split.json").read_text())
+    assert sum(len(v) for v in split.values()) == 12
+    printed = capsys.readouterr().out
+    assert "step 2 validation: pixel_accuracy" in printed and "on the test split" in printed
+
+    # Resume: same step counter, optimizer state and best score carry on.
+    assert ca.main(["--resume", str(run), "--max-steps", "4"]) == 0
+    assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-4")
+    assert set(scalars(run, "train/loss")) == {1, 2, 3, 4}
+    optimizer = tf.keras.optimizers.Adam()
+    model = build_model({**DEFAULTS, **config})
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64)
+    tf.train.Checkpoint(model=model, optimizer=optimizer, step=step).restore(
+        tf.train.latest_checkpoint(str(run / "latest"))).expect_partial()
+    assert int(step) == 4 and int(optimizer.iterations) == 4
+
+    # evaluate --json
+    capsys.readouterr()
+    assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder), "--split", "all",
+                    "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"pixel_accuracy", "mean_accuracy", "mean_iu", "fw_iu", "images"} <= set(result)
+    assert result["images"] == 12
+    assert result["train_steps"] == 4 and result["train_minutes"] >= 0
+    assert result["classes"] == ["background", "face"] and len(result["class_iu"]) == 2
+    assert result["mean_iu"] == pytest.approx(np.mean(result["class_iu"]))
+
+    # evaluate, for people: the four metrics, then the IU of each named class
+    assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder), "--split", "all"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"{run} on all (12 images): pixel_accuracy ")
+    background, face = (f"{100 * iu:.2f}%" for iu in result["class_iu"])
+    assert printed[1] == f"per-class IU: background {background}  face {face}"
+    assert re.fullmatch(r"trained 4 steps in \d+ minutes \(TensorBoard event times\)", printed[2])
+
+
+def test_progress_of_a_resumed_epoch_averages_the_steps_taken_here():
+    stream = io.StringIO()
+    progress = Progress(epoch=3, epochs=10, steps=5, done=3, stream=stream)
+    progress.update(0.5, 32)
+    progress.update(0.3, 22)
+    line = stream.getvalue()
+    assert line.startswith("\repoch 4/10 [####################] 5/5 loss 0.4000 ") and line.endswith("ETA 0s\n")
+
+
+def test_same_seed_same_first_epoch_losses(face_folder, tmp_path):
+    out = tmp_path / "save"
+    for _ in range(2):
+        assert ca.main(["--data", str(face_folder), *TINY, "--epochs", "1", "--seed", "7", "--out", str(out)]) == 0
+    first, second = (scalars(run, "train/loss") for run in run_folders(out))
+    assert len(first) >= 2
+    assert first == pytest.approx(second, rel=1e-5)
+
+
+def test_clean_epochs_train_the_last_epochs_unaugmented(face_folder, tmp_path, monkeypatch):
+    real, augmented = dataset.augment_batch, []
+
+    def counting(images, masks, seed):
+        augmented.append(seed)
+        return real(images, masks, seed=seed)
+
+    monkeypatch.setattr(dataset, "augment_batch", counting)
+    out = tmp_path / "save"
+    argv = ["--data", str(face_folder), *TINY, "--epochs", "3", "--eval-every", "100", "--out", str(out)]
+    assert ca.main([*argv, "--clean-epochs", "0"]) == 0
+    per_epoch = len(augmented) // 3
+    assert per_epoch >= 1 and len(augmented) == 3 * per_epoch
+    augmented.clear()
+    assert ca.main([*argv, "--clean-epochs", "2"]) == 0
+    assert len(augmented) == per_epoch  # only the first of the three epochs
+    first, clean = (scalars(run, "train/loss") for run in run_folders(out))
+    assert first[1] == pytest.approx(clean[1], rel=1e-5) and first[len(first)] != pytest.approx(clean[len(clean)])
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(face_folder, tmp_path, monkeypatch, capsys):
+    real = training.loss_function
+
+    def poisoned(kind, num_classes):
+        loss, calls = real(kind, num_classes), tf.Variable(0)
+
+        def nan_after_two(logits, labels):
+            calls.assign_add(1)
+            return tf.where(calls > 2, tf.constant(np.nan, tf.float32), loss(logits, labels))
+        return nan_after_two
+
+    monkeypatch.setattr(training, "loss_function", poisoned)
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--epochs", "3", "--eval-every", "2",
+                    "--out", str(out)]) == 1
+    assert "the loss became nan at step 3" in capsys.readouterr().err
+    [run] = run_folders(out)
+    assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-2")
+
+
+def test_max_minutes_stops_resumably(face_folder, tmp_path, capsys):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-minutes", "0.000001", "--out", str(out)]) == 0
+    [run] = run_folders(out)
+    assert "stopped by --max-minutes at step 1" in capsys.readouterr().out
+    assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-1")
+    assert tf.train.latest_checkpoint(str(run / "best")) is not None
+
+
+def test_sigint_saves_a_resumable_checkpoint(tmp_path):
+    folder = make_face_folder(tmp_path / "faces", persons=10, per_person=2)
+    out = tmp_path / "save"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "convolutional_autoencoder.py"), "--data", str(folder), *TINY,
+         "--epochs", "1000", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    for line in process.stdout:
+        if line.startswith("epoch 2/"):
+            break
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=120)[0]
+    assert process.returncode == 0, rest
+    assert "stopped by SIGINT" in rest and "--resume" in rest
+    [run] = run_folders(out)
+    stopped_at = int(tf.train.latest_checkpoint(str(run / "latest")).rsplit("-", 1)[1])
+    assert stopped_at >= 8
+    assert ca.main(["--resume", str(run), "--max-steps", str(stopped_at + 1)]) == 0
+    assert tf.train.latest_checkpoint(str(run / "latest")).endswith(f"ckpt-{stopped_at + 1}")
+
+
+def test_half_written_checkpoint_files_do_not_break_resume(face_folder, tmp_path):
+    # A crash while saving leaves files of the new checkpoint but no record of it: TensorFlow writes
+    # the `checkpoint` state file only after the data and index files are complete.
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "2", "--out", str(out)]) == 0
+    [run] = run_folders(out)
+    (run / "latest" / "ckpt-3.data-00000-of-00001").write_bytes(b"\x00" * 100)
+    (run / "latest" / "ckpt-3.index").write_bytes(b"truncated")
+    assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-2")
+    assert ca.main(["--resume", str(run), "--max-steps", "3"]) == 0
+    assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-3")
+
+
+def trainable_values(config, checkpoint):
+    model = build_model({**DEFAULTS, **config})
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    return [v.numpy() for v in model.trainable_variables]
+
+
+def test_init_from_keeps_the_split_across_a_resume_and_evaluate_names_the_source(face_folder, tmp_path, capsys):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--epochs", "1", "--seed", "3", "--out", str(out)]) == 0
+    [source] = run_folders(out)
+    later = tmp_path / "later"
+    argv = ["--data", str(face_folder), *TINY, "--init-from", str(source), "--epochs", "2", "--eval-every", "2",
+            "--out", str(later)]
+    assert ca.main([*argv, "--max-steps", "2"]) == 0
+    [run] = run_folders(later)
+    assert json.loads((run / "split.json").read_text()) == json.loads((source / "split.json").read_text())
+    assert json.loads((run / "config.json").read_text())["init_from"] == str(source)
+    assert ca.main(["--resume", str(run), "--max-steps", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert f"starting from the best weights of {source}" in printed
+    assert "step 2 validation:" in printed and "step 4 validation:" in printed
+
+    # evaluate reproduces the run's test score, and names the run it started from with its training time.
+    metrics = json.loads((run / "metrics.json").read_text())
+    result = evaluate(run, str(face_folder))
+    assert result["pixel_accuracy"] == pytest.approx(metrics["test"]["pixel_accuracy"], abs=1e-9)
+    assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"trained 4 steps in \d+ minutes \(TensorBoard event times\)", printed[2])
+    assert re.fullmatch(rf"started from {re.escape(str(source))} \(--init-from\), trained 2 steps in \d+ minutes",
+                        printed[3])
+    assert list(init_chain(source)) == []
+
+
+def test_init_from_starts_at_the_source_weights(face_folder, tmp_path):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--epochs", "1", "--out", str(out)]) == 0
+    [source] = run_folders(out)
+    later = tmp_path / "later"
+    assert ca.main(["--data", str(face_folder), *TINY, "--init-from", str(source), "--lr", "0",
+                    "--max-steps", "1", "--out", str(later)]) == 0
+    [run] = run_folders(later)
+    config = json.loads((run / "config.json").read_text())
+    start = trainable_values(config, tf.train.latest_checkpoint(str(source / "best")))
+    after = trainable_values(config, tf.train.latest_checkpoint(str(run / "latest")))
+    for a, b in zip(start, after):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_linear_output_trains_evaluates_and_is_its_own_architecture(face_folder, tmp_path, capsys):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(out)]) == 0
+    [reference] = run_folders(out)
+    # A run from before the switch existed: its config.json has no linear_output.
+    config = json.loads((reference / "config.json").read_text())
+    del config["linear_output"], config["model"]["linear_output"]
+    (reference / "config.json").write_text(json.dumps(config))
+    later = tmp_path / "later"
+    base = ["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(later)]
+    assert ca.main([*base, "--linear-output", "--init-from", str(reference)]) == 2
+    assert f"--init-from {reference} holds a model unlike this run's" in capsys.readouterr().err
+    assert ca.main([*base, "--init-from", str(reference)]) == 0
+    assert ca.main([*base, "--linear-output"]) == 0
+    linear = [run for run in run_folders(later) if json.loads((run / "config.json").read_text())["linear_output"]]
+    assert len(linear) == 1 and json.loads((linear[0] / "config.json").read_text())["model"]["linear_output"]
+    model, _ = load_trained(linear[0])
+    assert model.layers[0].mirror_norm is None
+    assert set(evaluate(linear[0], split="all")) >= set(METRIC_NAMES)
+
+
+def test_init_from_mistakes_are_named(face_folder, tmp_path, capsys):
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(out)]) == 0
+    [source] = run_folders(out)
+    base = ["--data", str(face_folder), "--batch-size", "4", "--max-steps", "1", "--out", str(tmp_path / "x")]
+    assert ca.main([*base, "--arch", "C3,16,2C3,16,1M2", "--init-from", str(source)]) == 2
+    assert f"--init-from {source} holds a model unlike this run's" in capsys.readouterr().err
+    assert ca.main([*base, *TINY[:2], "--init-from", str(tmp_path / "nothing")]) == 2
+    assert f"--init-from {tmp_path / 'nothing'} does not exist" in capsys.readouterr().err
+
+    # A run of the version that averaged weights is not resumed without them.
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, "swa_start": 1}))
+    assert ca.main(["--resume", str(source)]) == 2
+    assert f"{source} averaged its weights (--swa-start)" in capsys.readouterr().err

@@ -1,0 +1,362 @@
+"""Training: the loss, the learning-rate schedule, tf.distribute strategies, and the loop.
+
+train() builds a Run (its folder, split, config and checkpoints), then takes one epoch after another,
+validating every --eval-every steps, until the last step, a stop request or --max-minutes; the best
+checkpoint by validation is tested once at the end.
+"""
+import atexit
+import math
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from config import UsageError, build_model, check, make_dataset
+from dataset import Dataset
+from evaluation import evaluate_split, evaluation_step, format_scores
+from metrics import METRIC_NAMES, predicted_classes
+from model import Model, probabilities
+from plots import examples_figure, figure_to_array, plt
+from run_folder import CHECKPOINT_BEST, CHECKPOINT_LATEST, check_run_folder, new_run_dir, read_json, write_json
+
+
+class TrainingError(Exception):
+    """Training cannot go on (a NaN loss); the message says what to do."""
+
+
+def train(config, resume=None, log=print):
+    """Train with `config` (DEFAULTS plus overrides) and return the run folder.
+
+    A new run writes save/<description>/<timestamp>/ (run_folder.py); `resume` continues such a
+    folder with its step, optimizer state and best score. Under a tf.distribute strategy
+    (make_strategy) every step takes batch_size images per replica and only the chief worker writes
+    the run folder.
+    """
+    check(config)
+    run = Run(config, resume, log)
+    deadline = time.monotonic() + 60 * config["max_minutes"] if config["max_minutes"] else None
+    stopped = None
+    with StopRequest() as stop:
+        while int(run.step) < run.total_steps and stopped is None:
+            stopped = run.train_epoch(stop, deadline)
+    if int(run.step) % config["eval_every"] != 0:
+        run.validate()
+    run.latest.save(checkpoint_number=int(run.step))
+    run.writer.flush()
+    if stopped:
+        log(f"stopped by {stopped} at step {int(run.step)}; continue with: "
+            f"python convolutional_autoencoder.py --resume {run.folder}")
+    else:
+        run.test()
+    return run.folder
+
+
+class Run:
+    """One training run: its data, model, optimizer, run folder, checkpoints and compiled steps.
+
+    Building it reads the data (with the split of the run it resumes or starts from), builds the
+    model under the strategy, opens or makes the run folder and restores a resumed run's state.
+    """
+
+    def __init__(self, config, resume=None, log=print):
+        self.config, self.resume, self.log = config, resume, log
+        # MultiWorkerMirroredStrategy has to exist before TensorFlow runs anything.
+        self.strategy = make_strategy(config["strategy"])
+        self.chief = self.strategy.extended.should_checkpoint
+        init_from = Path(config["init_from"]) if config["init_from"] and not resume else None
+        if init_from is not None:
+            init_checkpoint = check_run_folder(init_from, "--init-from", needs=("config.json", "split.json"))
+        # A run that starts from another's weights keeps that run's split, so its test split stays unseen.
+        split = Dataset.load_split(Path(resume or init_from) / "split.json") if resume or init_from else None
+        tf.keras.utils.set_random_seed(config["seed"])
+        self.dataset = dataset = make_dataset(config, split)
+        log(f"data: {config['data']} ({config['targets']}), train {dataset.size('train')} / validation "
+            f"{dataset.size('validation')} / test {dataset.size('test')} images, read in {dataset.load_seconds:.1f}s")
+        replicas = self.strategy.num_replicas_in_sync
+        if config["strategy"] != "default":
+            log(f"strategy {config['strategy']}: {replicas} replicas of {config['batch_size']} images, "
+                f"global batch {config['batch_size'] * replicas}")
+        self.steps_per_epoch = dataset.steps_per_epoch(replicas)
+        self.total_steps = config["epochs"] * self.steps_per_epoch
+        if config["max_steps"] is not None:
+            self.total_steps = min(self.total_steps, config["max_steps"])
+        with self.strategy.scope():
+            self.model = build_model(config)
+            self.model.check_size(*dataset.image_shape)
+            self.optimizer = tf.keras.optimizers.Adam(learning_rate(config, config["epochs"] * self.steps_per_epoch))
+            self.optimizer.build(self.model.trainable_variables)
+        if init_from is not None:
+            start_from(self.model, init_from, init_checkpoint)
+            log(f"starting from the best weights of {init_from}, with its split")
+        # Plain variables: the loop reads and sets them outside the replicas, the same on every worker.
+        self.step = tf.Variable(0, dtype=tf.int64, name="step")
+        self.best = tf.Variable(-1.0, dtype=tf.float64, name="best_pixel_accuracy")
+        self.folder = self._open_folder()
+        self.latest = tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step, best=self.best),
+            self.folder / CHECKPOINT_LATEST, max_to_keep=2)
+        self.best_weights = tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=self.model, step=self.step), self.folder / CHECKPOINT_BEST, max_to_keep=1)
+        if resume:
+            self._restore()
+        self.writer = (tf.summary.create_file_writer(str(self.folder / "logs")) if self.chief
+                       else tf.summary.create_noop_writer())
+        self.train_step = self._compile_train_step(loss_function(config["loss"], self.model.num_classes))
+        self.validation_step = evaluation_step(self.model, dataset.num_classes, config["tta"], self.strategy)
+
+    def _open_folder(self):
+        """The run folder: a new one (with split.json), the resumed one, or a worker's scratch folder."""
+        if not self.chief:
+            # The other workers save too, because saving averages the replicas' batch-norm statistics
+            # in a step all workers take together; they save into a scratch folder nobody reads.
+            folder = Path(tempfile.mkdtemp(prefix="worker-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            return folder
+        if self.resume:
+            folder = Path(self.resume)
+        else:
+            folder = new_run_dir(Path(self.config["out"]) / self.model.description)
+            self.dataset.save_split(folder / "split.json")
+        write_json(folder / "config.json",
+                   {**self.config, "image_size": list(self.dataset.image_shape), "model": self.model.config})
+        (folder / "image_plots").mkdir(exist_ok=True)
+        return folder
+
+    def _restore(self):
+        checkpoint = tf.train.latest_checkpoint(str(Path(self.resume) / CHECKPOINT_LATEST))
+        if checkpoint is None:
+            raise UsageError(f"{self.resume} has no checkpoint in {Path(self.resume) / CHECKPOINT_LATEST}: "
+                             "pass a run folder written by this script to --resume")
+        self.latest.checkpoint.restore(checkpoint).assert_existing_objects_matched()
+        self.log(f"resumed {self.resume} at step {int(self.step)} "
+                 f"(best validation pixel accuracy {float(self.best):.4f})")
+
+    def epoch_batches(self, epoch, skip=0):
+        """The distributed training batches of an epoch, less the `skip` steps already taken."""
+        # --clean-epochs: the last epochs, at the low end of the schedule, see the images as they are.
+        augment = None if epoch < self.config["epochs"] - self.config["clean_epochs"] else False
+        return self.strategy.distribute_datasets_from_function(
+            lambda context: self.dataset.train_batches(epoch, skip, context, augment))
+
+    def _compile_train_step(self, loss_of):
+        strategy, model, optimizer = self.strategy, self.model, self.optimizer
+
+        @tf.function(input_signature=[self.epoch_batches(0).element_spec, tf.TensorSpec([], tf.float32)])
+        def train_step(batch, asked_to_stop):
+            """The loss of one global batch, and how many replicas were asked to stop (`asked_to_stop` 1)."""
+
+            def replica_step(images, labels):
+                loss = optimization_step(model, optimizer, loss_of, images, labels)
+                # Shared so that all workers stop after the same step (SIGINT or --max-minutes can come
+                # to one worker only, or at different times); tf.identity puts the flag on this replica's
+                # device, which all_reduce needs.
+                return loss, tf.distribute.get_replica_context().all_reduce(
+                    tf.distribute.ReduceOp.SUM, tf.identity(asked_to_stop))
+
+            losses, stops = strategy.run(replica_step, args=batch)
+            return (strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None),
+                    strategy.experimental_local_results(stops)[0])
+
+        return train_step
+
+    def train_epoch(self, stop, deadline):
+        """Train the rest of the current epoch, validating and saving every --eval-every steps.
+
+        Returns why training stopped early (a signal, --max-minutes, another worker) or None.
+        """
+        epoch, skip = divmod(int(self.step), self.steps_per_epoch)
+        progress = Progress(epoch, self.config["epochs"], self.steps_per_epoch, done=skip)
+        for batch in self.epoch_batches(epoch, skip):
+            reason = stop.reason or ("--max-minutes" if deadline and time.monotonic() > deadline else None)
+            loss, stops = self.train_step(batch, tf.constant(float(reason is not None)))
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss} at step {int(self.step) + 1}; the last good checkpoint is in "
+                    f"{self.folder / CHECKPOINT_LATEST}: lower --lr or try --loss bce, then --resume {self.folder}")
+            self.step.assign_add(1)
+            step = int(self.step)
+            progress.update(loss, sum(len(x) for x in self.strategy.experimental_local_results(batch[0])))
+            with self.writer.as_default(step=step):
+                tf.summary.scalar("train/loss", loss)
+                tf.summary.scalar("train/learning_rate", float(self.optimizer.learning_rate.numpy()))
+            if step % self.config["eval_every"] == 0:
+                self.validate()
+                self.latest.save(checkpoint_number=step)
+            if float(stops) > 0:
+                return reason or "another worker"
+            if step >= self.total_steps:
+                return None
+        return None
+
+    def validate(self):
+        """Score the validation split, log it with a figure, and keep the weights in best/ if better."""
+        step = int(self.step)
+        result, (images, labels, probs) = evaluate_split(
+            self.model, self.dataset, "validation", self.config["tta"], True, self.strategy, self.validation_step)
+        self.log(f"step {step} validation: {format_scores(result)}")
+        if self.chief:
+            figure = examples_figure(images, labels, probs, predicted_classes(probs).numpy(), f"step {step}")
+            figure.savefig(self.folder / "image_plots" / f"figure{step}.png")
+            picture = figure_to_array(figure)
+            plt.close(figure)
+            with self.writer.as_default(step=step):
+                for name in METRIC_NAMES:
+                    tf.summary.scalar(f"validation/{name}", result[name])
+                tf.summary.image("validation/examples", picture[None])
+        if result["pixel_accuracy"] > float(self.best):
+            self.best.assign(result["pixel_accuracy"])
+            self.best_weights.save(checkpoint_number=step)
+            if self.chief:
+                write_json(self.folder / "metrics.json", {"step": step, "validation": result})
+
+    def test(self):
+        """Score the best checkpoint on the test split, once, and add it to metrics.json."""
+        if self.dataset.size("test") == 0:
+            self.log(f"the test split is empty, so the best checkpoint was not tested; run folder: {self.folder}")
+            return
+        # A worker's scratch folder lacks the best checkpoint when a resumed run found no better one.
+        checkpoint = self.best_weights.latest_checkpoint or tf.train.latest_checkpoint(
+            str(Path(self.resume or self.folder) / CHECKPOINT_BEST))
+        self.best_weights.checkpoint.restore(checkpoint).assert_existing_objects_matched()
+        test = evaluate_split(self.model, self.dataset, "test", self.config["tta"], strategy=self.strategy,
+                              step=self.validation_step)
+        if not self.chief:
+            return
+        metrics = read_json(self.folder / "metrics.json")
+        write_json(self.folder / "metrics.json", {**metrics, "test": test})
+        self.log(f"best checkpoint (step {metrics['step']}) on the test split: {format_scores(test)}")
+        self.log(f"run folder: {self.folder}")
+
+
+def loss_function(kind, num_classes):
+    """loss(logits, labels) for `rmse` (the reference), `bce` or `bce_dice`, over the global batch.
+
+    Under a tf.distribute strategy each replica holds a slice of the batch: the sums the loss is
+    made of are added up across replicas (all_reduce, whose gradient is again an all-reduce) and the
+    loss is divided by the number of replicas, because the optimizer adds up their gradients. The
+    replicas' losses then add up to the loss of the global batch, and so do their gradients.
+    """
+
+    def loss(logits, labels):
+        replica = tf.distribute.get_replica_context()
+
+        def total(x, axis=None):
+            return replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(x, axis))
+
+        if num_classes == 1:
+            truth = tf.cast(labels, tf.float32)[..., None]
+        else:
+            truth = tf.one_hot(labels, num_classes)
+        probs = probabilities(logits)
+        pixels = total(tf.cast(tf.size(labels), tf.float32))
+        if kind == "rmse":
+            value = tf.sqrt(total(tf.square(probs - truth)) / (pixels * truth.shape[-1]))
+        elif num_classes == 1:
+            value = total(tf.nn.sigmoid_cross_entropy_with_logits(truth, logits)) / pixels
+        else:
+            value = total(tf.nn.softmax_cross_entropy_with_logits(truth, logits)) / pixels
+        if kind == "bce_dice":
+            overlap = total(probs * truth, axis=[0, 1, 2])
+            union = total(probs + truth, axis=[0, 1, 2])
+            value += 1.0 - tf.reduce_mean((2.0 * overlap + 1.0) / (union + 1.0))
+        return value / replica.num_replicas_in_sync
+
+    return loss
+
+
+def optimization_step(model, optimizer, loss_of, images, labels):
+    """One gradient step on a batch (of one replica); returns its loss. Benchmarks time this too."""
+    with tf.GradientTape() as tape:
+        loss = loss_of(model.logits(images, training=True), labels)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+    return loss
+
+
+def learning_rate(config, total_steps):
+    """Constant Adam rate, or a one-cycle schedule: warm up to `lr` over 30% of the run, cosine to 0."""
+    if config["schedule"] == "constant":
+        return config["lr"]
+    warmup = max(1, int(0.3 * total_steps))
+    return tf.keras.optimizers.schedules.CosineDecay(
+        config["lr"] / 25.0, decay_steps=max(1, total_steps - warmup), alpha=0.0,
+        warmup_target=config["lr"], warmup_steps=warmup)
+
+
+def make_strategy(name):
+    """The tf.distribute strategy of --strategy (docs/scale_out.md).
+
+    `mirrored` keeps a replica of the model on every local GPU, or on every logical CPU device when
+    there is no GPU; `multiworker` on the devices of every machine named in the TF_CONFIG
+    environment variable; `default` is TensorFlow's one-device strategy.
+    """
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+class Progress:
+    """One line per epoch: a bar, the mean loss, images per second and the time left.
+
+    `done` steps of the epoch were taken before (a resumed run); the mean loss, speed and time left
+    are of the steps taken here.
+    """
+
+    def __init__(self, epoch, epochs, steps, done=0, stream=sys.stderr):
+        self.epoch, self.epochs, self.steps, self.stream = epoch, epochs, steps, stream
+        self.tty = stream.isatty()
+        self.started, self.skipped, self.done, self.images, self.loss_sum = time.perf_counter(), done, done, 0, 0.0
+
+    def update(self, loss, images):
+        self.done += 1
+        self.images += images
+        self.loss_sum += loss
+        if self.tty or self.done == self.steps:
+            elapsed, taken = time.perf_counter() - self.started, self.done - self.skipped
+            rate = self.images / elapsed
+            left = elapsed / taken * (self.steps - self.done)
+            bar = "#" * (20 * self.done // self.steps)
+            self.stream.write(f"\repoch {self.epoch + 1}/{self.epochs} [{bar:<20}] {self.done}/{self.steps} "
+                              f"loss {self.loss_sum / taken:.4f}  {rate:.1f} img/s  ETA {left:.0f}s")
+            if self.done == self.steps or not self.tty:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+class StopRequest:
+    """Turns SIGINT / SIGTERM into a flag the training loop checks after each step."""
+
+    def __init__(self):
+        self.reason = None
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.reason = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def start_from(model, folder, checkpoint):
+    """Load `checkpoint`, the best weights of the run in `folder` (check_run_folder), into `model`,
+    which must have that run's architecture."""
+    source = read_json(Path(folder) / "config.json").get("model")
+    if source is None or Model.complete_config(source) != model.config:
+        raise UsageError(f"--init-from {folder} holds a model unlike this run's ({model.description}, "
+                         f"{model.num_classes} classes, same switches): pass that run's --arch, --targets "
+                         "and switches, or another folder")
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
