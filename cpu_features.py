@@ -35,3 +35,11 @@ def bf16_flags(cpuinfo=CPUINFO):
 def has_native_bf16(cpuinfo=CPUINFO):
     """True when the CPU has AVX512-BF16 or AMX-BF16, the machines where bf16 is faster than fp32."""
     return bool(bf16_flags(cpuinfo))
+
+
+def auto_precision(cpuinfo=CPUINFO):
+    """(precision, note) that `--precision auto` runs: bf16 where it is native, fp32 elsewhere."""
+    flags = bf16_flags(cpuinfo)
+    if flags:
+        return "bf16", f" (auto: this CPU has {' and '.join(flags)})"
+    return "fp32", " (auto: this CPU has no native bf16)"

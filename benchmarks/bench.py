@@ -209,6 +209,7 @@ def machine_info():
     return {"cpu": cpu, "cores": os.cpu_count(), "cpu_flags": [f for f in CPU_FLAGS if f in flags],
             "bf16_flags": [f for f in cpu_features.BF16_FLAGS if f in flags],
             "bf16_native": any(f in flags for f in cpu_features.BF16_FLAGS),
+            "auto_precision": cpu_features.auto_precision()[0],
             "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
@@ -298,7 +299,8 @@ def bf16_line(machine):
         native = f"native bf16: yes ({', '.join(machine['bf16_flags'])})"
     else:
         native = f"native bf16: no (none of {', '.join(cpu_features.BF16_FLAGS)}: bf16 is emulated)"
-    return f"CPU: {machine['cpu'] or 'unknown'}, {machine['cores']} cores; {native}."
+    return (f"CPU: {machine['cpu'] or 'unknown'}, {machine['cores']} cores; {native}; "
+            f"`--precision auto` runs {machine['auto_precision']} here.")
 
 
 def table(result):

@@ -37,6 +37,7 @@ def test_tiny_run_measures_both_precisions_and_the_tf1_peer(tmp_path, capsys):
     assert result["machine"]["cpu"] == model
     assert result["machine"]["bf16_flags"] == [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     assert result["machine"]["bf16_native"] == cpu_features.has_native_bf16()
+    assert result["machine"]["auto_precision"] == ("bf16" if cpu_features.has_native_bf16() else "fp32")
     assert set(result["ratios"]["tf1_graph"]) == {"train_fp32", "train_bf16", "infer_fp32", "infer_bf16"}
     judged = {t["target"]: t for t in result["targets"]}
     assert judged["training fp32 >= 1.0x TF1-graph peer"]["met"] is None  # the peers run another network
@@ -47,11 +48,14 @@ def test_tiny_run_measures_both_precisions_and_the_tf1_peer(tmp_path, capsys):
 
 
 def test_table_states_whether_bf16_is_native():
-    with_bf16 = {"cpu": "AMD EPYC 9R14", "cores": 2, "bf16_flags": ["avx512_bf16"], "bf16_native": True}
-    without = {"cpu": "Intel(R) Xeon(R) CPU @ 2.50GHz", "cores": 2, "bf16_flags": [], "bf16_native": False}
-    assert bench.bf16_line(with_bf16) == "CPU: AMD EPYC 9R14, 2 cores; native bf16: yes (avx512_bf16)."
-    assert bench.bf16_line(without) == ("CPU: Intel(R) Xeon(R) CPU @ 2.50GHz, 2 cores; "
-                                        "native bf16: no (none of avx512_bf16, amx_bf16: bf16 is emulated).")
+    with_bf16 = {"cpu": "AMD EPYC 9R14", "cores": 2, "bf16_flags": ["avx512_bf16"], "bf16_native": True,
+                 "auto_precision": "bf16"}
+    without = {"cpu": "Intel(R) Xeon(R) CPU @ 2.50GHz", "cores": 2, "bf16_flags": [], "bf16_native": False,
+               "auto_precision": "fp32"}
+    assert bench.bf16_line(with_bf16) == ("CPU: AMD EPYC 9R14, 2 cores; native bf16: yes (avx512_bf16); "
+                                          "`--precision auto` runs bf16 here.")
+    assert bench.bf16_line(without) == ("CPU: Intel(R) Xeon(R) CPU @ 2.50GHz, 2 cores; native bf16: no (none of "
+                                        "avx512_bf16, amx_bf16: bf16 is emulated); `--precision auto` runs fp32 here.")
 
 
 def test_missing_torch_python_is_named(tmp_path, capsys):
