@@ -1204,6 +1204,9 @@ def main(argv=None):
         if argv[:1] == ["summary"]:
             print_summary(argv[1:])
             return 0
+        if argv[:1] == ["export"]:
+            import export  # imports this module, so only when asked for
+            return export.main(argv[1:])
         if argv[:1] == ["evaluate"]:
             args = parse_evaluate_args(argv[1:])
             result = evaluate(args.model_dir, args.data, args.split, args.tta, args.precision, args.batch_size)
