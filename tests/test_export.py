@@ -79,6 +79,8 @@ def test_load_exported_gives_infer_a_batched_forward_pass(exported):
     np.testing.assert_allclose(forward(images).numpy(), run_predictions(run, images), atol=1e-6)
     assert forward(images[:1]).shape == (1, 64, 64, num_classes)
     assert export.is_export(folder) and not export.is_export(run) and not export.is_export(folder / "nothing")
+    with pytest.raises(ca.UsageError, match="holds no saved_model.pb"):
+        export.load_exported(run)
 
 
 def test_readme_names_input_outputs_and_both_ways_to_call(exported):
