@@ -163,7 +163,7 @@ def table(result):
     lines += [f"| {name} | {size} | {100 * accuracy[kind]:.4f}% | {versus(kind)} | {rate} |"
               for name, kind, size, rate in rows]
     usable = "usable" if result["int8_usable"] else "not usable"
-    lines += ["", f"int8 against float32 TFLite: {result['int8_loss_points']:+.2f} points lost, "
+    lines += ["", f"int8 against float32 TFLite: {result['int8_loss_points']:.2f} points lost, "
                   f"{result['int8_speedup']:.2f}x the speed; {usable} by the rule "
                   f"(loses < {INT8_USABLE_LOSS_POINTS} points)."]
     return "\n".join(lines)
