@@ -60,8 +60,11 @@ def export(model_dir, out, int8=False, data=None, calibration_images=CALIBRATION
     size = input_size(config)
     model.check_size(*size)
     calibration = training_images(model_dir, config, data, calibration_images, size) if int8 else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    except OSError as error:
+        raise ca.UsageError(f"cannot write the export beside {out} ({error.strerror}): pass another --out") from None
     try:
         staging.chmod(0o755)
         serving = Serving(model, config["tta"], size)

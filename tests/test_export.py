@@ -175,3 +175,9 @@ def test_export_failing_halfway_leaves_nothing_behind(face_run, tmp_path, monkey
     with pytest.raises(RuntimeError):
         export.export(face_run, tmp_path / "exported")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_out_that_cannot_be_made_is_a_usage_error(face_run, tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ca.UsageError, match="cannot write the export beside"):
+        export.export(face_run, tmp_path / "file" / "exported")
