@@ -66,7 +66,7 @@ def export(model_dir, out, int8=False, data=None, calibration_images=CALIBRATION
     except OSError as error:
         raise ca.UsageError(f"cannot write the export beside {out} ({error.strerror}): pass another --out") from None
     try:
-        staging.chmod(0o755)
+        staging.chmod(0o755)  # mkdtemp makes it private; the export is for others to read
         serving = Serving(model, config["tta"], size)
         tf.saved_model.save(serving, str(staging), signatures={SIGNATURE: serving.serve})
         (staging / FLOAT_TFLITE).write_bytes(to_tflite(model, config["tta"], size))
