@@ -149,6 +149,9 @@ def main(argv=None):
     try:
         if argv[:1] == ["summary"]:
             print_summary(argv[1:])
+        elif argv[:1] == ["export"]:
+            import export  # TFLite's converter is only loaded when asked for
+            return export.main(argv[1:])
         elif argv[:1] == ["evaluate"]:
             print_evaluation(argv[1:])
         else:
