@@ -13,6 +13,8 @@ import tensorflow as tf
 
 DEFAULT_MIN_FACE = 40
 DEFAULT_MIN_CONFIDENCE = 0.9
+# PNet's window: no smaller face can be found (the photo is enlarged for detection down to it).
+SMALLEST_FACE = 12
 # mtcnn 1.0 builds its image pyramid as if min_face_size were 20: with a larger value the smallest
 # level falls below PNet's 12x12 window and Keras raises. So detection always runs at 20 and the
 # photo is resized instead, which is the same search and also what makes large photos fast.
