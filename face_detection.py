@@ -13,6 +13,11 @@ import tensorflow as tf
 
 DEFAULT_MIN_FACE = 40
 DEFAULT_MIN_CONFIDENCE = 0.9
+# Detections between this and --min-confidence get a second look turned upright (second_look).
+CANDIDATE_CONFIDENCE = 0.5
+SECOND_LOOK_TILTS = (-25.0, 25.0)
+SECOND_LOOK_SIDE = 96  # pixels of the patch, which spans SECOND_LOOK_SPAN candidate boxes
+SECOND_LOOK_SPAN = 2.0
 # PNet's window: no smaller face can be found (the photo is enlarged for detection down to it).
 SMALLEST_FACE = 12
 # mtcnn 1.0 builds its image pyramid as if min_face_size were 20: with a larger value the smallest
@@ -74,19 +79,53 @@ def detect_faces(photo, min_face=DEFAULT_MIN_FACE, min_confidence=DEFAULT_MIN_CO
     rgb = cv2.cvtColor(photo, cv2.COLOR_GRAY2RGB if photo.ndim == 2 else cv2.COLOR_BGR2RGB)
     if scale != 1.0:
         rgb = cv2.resize(rgb, small[::-1], interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    rows = networks().detect_faces(rgb, output_type="numpy", box_format="xyxy", min_face_size=MTCNN_MIN_FACE,
-                                   threshold_onet=min(min_confidence, 0.8))
     # Back to photo pixels (cv2.resize maps pixel centres; the scale was rounded per side).
     factors = np.array([width / small[1], height / small[0]])
-
-    def to_photo(points):
-        return (points + 0.5) * factors - 0.5
-
+    to_photo = np.hstack([np.diag(factors), (0.5 * factors - 0.5)[:, None]])
     faces = []
-    for row in rows:
-        box = tuple(to_photo(row[1:5].reshape(2, 2)).ravel().tolist())
-        landmarks = to_photo(np.stack([row[6:11], row[11:16]], axis=1))
-        face = Face(box, float(row[5]), landmarks)
-        if face.confidence >= min_confidence and face.size >= min_face:
-            faces.append(face)
+    for face in mtcnn_faces(rgb, min(min_confidence, CANDIDATE_CONFIDENCE)):
+        if face.confidence < min_confidence:
+            face = second_look(rgb, face)
+        if face is not None and face.confidence >= min_confidence:
+            face = moved(face, to_photo)
+            if face.size >= min_face:
+                faces.append(face)
     return sorted(faces, key=lambda face: -face.confidence)
+
+
+def mtcnn_faces(rgb, min_confidence):
+    """MTCNN's faces in an RGB image, in its pixels."""
+    rows = networks().detect_faces(rgb, output_type="numpy", box_format="xyxy", min_face_size=MTCNN_MIN_FACE,
+                                   threshold_onet=min_confidence)
+    return [Face(tuple(row[1:5].tolist()), float(row[5]), np.stack([row[6:11], row[11:16]], axis=1)) for row in rows]
+
+
+def second_look(rgb, candidate):
+    """The candidate seen again turned upright by each of SECOND_LOOK_TILTS, as the most confident face
+    found at the candidate's centre (in `rgb`'s pixels), or None. MTCNN was trained on upright faces:
+    a tilted one gets a low confidence and misplaced landmarks until it is turned back."""
+    x0, y0, x1, y1 = candidate.box
+    centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+    best = None
+    for angle in SECOND_LOOK_TILTS:
+        transform = cv2.getRotationMatrix2D(centre, angle, SECOND_LOOK_SIDE / (SECOND_LOOK_SPAN * candidate.size))
+        transform[:, 2] += SECOND_LOOK_SIDE / 2 - np.array(centre)
+        patch = cv2.warpAffine(rgb, transform, (SECOND_LOOK_SIDE, SECOND_LOOK_SIDE), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+        for face in mtcnn_faces(patch, CANDIDATE_CONFIDENCE):
+            px0, py0, px1, py1 = face.box
+            if px0 <= SECOND_LOOK_SIDE / 2 <= px1 and py0 <= SECOND_LOOK_SIDE / 2 <= py1 and (
+                    best is None or face.confidence > best.confidence):
+                best = moved(face, cv2.invertAffineTransform(transform))
+    return best
+
+
+def moved(face, transform):
+    """The face through a 2x3 transform; the box becomes the upright box around the moved one."""
+    def through(points):
+        return points @ transform[:, :2].T + transform[:, 2]
+
+    x0, y0, x1, y1 = face.box
+    corners = through(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
+    box = (*corners.min(axis=0).tolist(), *corners.max(axis=0).tolist())
+    return Face(box, face.confidence, through(face.landmarks))

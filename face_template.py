@@ -25,7 +25,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description="Mean MTCNN landmark positions over the training images.")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="data folder with inputs/ (default: data128_128/)")
     parser.add_argument("--split", default=str(DEFAULT_SPLIT), help="split.json whose 'train' names are used")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="where to write the template (default: face_template.json)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the template file (default: face_template.json)")
     return parser.parse_args(argv)
 
 
@@ -47,7 +47,7 @@ def mean_landmarks(paths, log=print):
         if size is None:
             size = gray.shape
         elif gray.shape != size:
-            raise SystemExit(f"error: {path} is {gray.shape}, not {size} like the others; the template needs one frame size")
+            raise SystemExit(f"error: {path} is {gray.shape}, not {size} like the others; use one frame size")
         faces = face_detection.detect_faces(gray, min_face=face_detection.MTCNN_MIN_FACE)
         if not faces:
             missing += 1

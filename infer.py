@@ -64,7 +64,8 @@ def parse_args(argv):
          help="also write <name>_overlay.png: the mask tinted over the photo, each face's box and number")
     flag("--prob", action="store_true", help="also write <name>_prob.png, the probabilities as 8-bit images")
     flag("--crops", action="store_true",
-         help="also write <name>_face<k>_crop.png and <name>_face<k>_crop_mask.png: what the model saw of face k, and its mask")
+         help="also write <name>_face<k>_crop.png and <name>_face<k>_crop_mask.png: what the model saw of face k "
+              "and its mask")
     flag("--json", action="store_true",
          help="also write <name>_faces.json: box, landmarks, confidence and mask area of each face")
     flag("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -466,7 +467,8 @@ class Writer:
             if self.faces_json:
                 document = {"photo": str(photo.job.source), "height": photo.shape[0], "width": photo.shape[1],
                             "faces": [face.summary() for face in photo.faces]}
-                write_atomically(Path(f"{photo.job.target}_faces.json"), (json.dumps(document, indent=1) + "\n").encode())
+                text = json.dumps(document, indent=1) + "\n"
+                write_atomically(Path(f"{photo.job.target}_faces.json"), text.encode())
         except OSError as error:
             return f"cannot write {error.filename} ({error.strerror})"
         return None
