@@ -86,7 +86,8 @@ def main(argv=None):
     except ca.UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    faces = "" if args.whole_image else f" ({summary['faces']} faces)"
+    count = summary["faces"]
+    faces = "" if args.whole_image else f" ({count} face{'' if count == 1 else 's'})"
     print(f"segmented {summary['images']} images{faces}, {len(summary['failed'])} failed, "
           f"{summary['images_per_second']:.1f} images/s -> {summary['out']}")
     if summary["no_face"]:
