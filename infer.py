@@ -177,6 +177,8 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
     except OSError as error:
         raise ca.UsageError(f"cannot create the output folder {out} ({error.strerror}): pass another --out") from None
     framer = Framer(size, whole_image, min_face, min_confidence)
+    if not whole_image:
+        face_detection.networks()  # built here, not by the first reader threads at once
     write = Writer(framer, model.num_classes, overlay, prob, threshold, crops, faces_json)
 
     started = time.perf_counter()
@@ -406,7 +408,8 @@ def read_image(path):
     """(8-bit gray or BGR image, None), or (None, why the file cannot be read).
 
     OpenCV decodes a truncated JPEG without complaint, filling the missing part with gray, so a JPEG
-    must end with its end-of-image marker (a few trailing bytes after it are allowed, as some cameras write).
+    must end with its end-of-image marker, or hold one after its last start-of-scan marker when other data
+    follows the image (motion photos append a video).
     """
     try:
         with open(path, "rb") as f:
@@ -416,7 +419,9 @@ def read_image(path):
     except OSError as error:
         return None, f"cannot be read ({error.strerror})"
     if start == b"\xff\xd8" and b"\xff\xd9" not in tail:
-        return None, "a truncated JPEG (no end-of-image marker); re-export or re-download it"
+        data = Path(path).read_bytes()
+        if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+            return None, "a truncated JPEG (no end-of-image marker); re-export or re-download it"
     try:
         image = cv2.imread(str(path), READ_FLAGS)
     except cv2.error:

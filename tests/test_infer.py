@@ -213,10 +213,12 @@ def test_truncated_jpeg_is_named_and_skipped(model_dir, tmp_path, capsys):
     ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(face((64, 64)), cv2.COLOR_GRAY2BGR))
     (tmp_path / "cut.jpg").write_bytes(encoded.tobytes()[: len(encoded) // 2])
     (tmp_path / "whole.jpg").write_bytes(encoded.tobytes() + b"\0\0")  # bytes after the end marker are fine
-    assert infer.main([str(tmp_path / "cut.jpg"), str(tmp_path / "whole.jpg"), "--model-dir", str(model_dir),
-                       "--out", str(tmp_path / "out")]) == 1
+    (tmp_path / "motion.jpg").write_bytes(encoded.tobytes() + bytes(5000))  # a video may follow the image
+    assert infer.main([str(tmp_path / name) for name in ("cut.jpg", "whole.jpg", "motion.jpg")] +
+                      ["--model-dir", str(model_dir), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
-    assert "cut.jpg: a truncated JPEG" in err and "whole.jpg" not in err and "Traceback" not in err
+    assert "cut.jpg: a truncated JPEG" in err and "whole.jpg" not in err and "motion.jpg" not in err
+    assert "Traceback" not in err
     assert not (tmp_path / "out" / "cut_mask.png").exists() and (tmp_path / "out" / "whole_mask.png").exists()
 
 
