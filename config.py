@@ -57,6 +57,12 @@ def check(config):
                          f"pass a number from 0 to --epochs ({config['epochs']})")
 
 
+def input_size(config):
+    """(height, width) of the images a run was trained on; runs that do not record it used data128_128."""
+    size = config.get("image_size", 128)
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
 def build_model(config):
     """The Model of a configuration, untrained."""
     num_classes = 3 if config["targets"] == "classes3" else 1

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from config import UsageError, make_dataset
+from config import UsageError, input_size, make_dataset
 from dataset import CLASS_NAMES, DataError, Dataset
 from evaluation import load_trained, predict
 from metrics import predicted_classes
@@ -83,12 +83,6 @@ def export(model_dir, out, int8=False, data=None, calibration_images=CALIBRATION
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(path.name for path in out.iterdir())
-
-
-def input_size(config):
-    """(height, width) the run was trained at; runs that do not record it used data128_128."""
-    size = config.get("image_size", 128)
-    return (size, size) if isinstance(size, int) else tuple(size)
 
 
 def training_images(model_dir, config, data, count, size):

@@ -131,11 +131,13 @@ def timed(step, warmup, steps):
 
 
 def folder_rate(model, args):
-    """infer.segment() on the folder, as `python infer.py FOLDER` runs, from a run folder of this model."""
+    """infer.segment() on the folder, as `python infer.py --whole-image FOLDER` runs (its images are LFW
+    crops), from a run folder of this model."""
     with tempfile.TemporaryDirectory(prefix="bench-run-") as run_dir:
         save_run(model, args, Path(run_dir))
         summary = infer.segment([args.folder], run_dir, Path(run_dir) / "out", batch_size=args.batch_size,
-                                precision=args.precision, log=lambda message: print(message, file=sys.stderr))
+                                precision=args.precision, whole_image=True,
+                                log=lambda message: print(message, file=sys.stderr))
     if summary["failed"]:
         raise ValueError(f"infer.segment() could not segment {len(summary['failed'])} of the benchmark's "
                          f"images (first: {summary['failed'][0]})")

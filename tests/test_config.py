@@ -47,3 +47,9 @@ def test_auto_builds_the_model_in_the_chosen_dtype(face_folder, tmp_path, monkey
     assert run_config["precision"] == "bf16" and model.compute_dtype.name == "bfloat16"
     model, run_config = load_trained(run, "fp32")
     assert run_config["precision"] == "fp32" and model.compute_dtype.name == "float32"
+
+
+def test_input_size_reads_the_run_config():
+    assert config.input_size({}) == (128, 128)
+    assert config.input_size({"image_size": 64}) == (64, 64)
+    assert config.input_size({"image_size": [96, 64]}) == (96, 64)

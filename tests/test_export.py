@@ -184,3 +184,26 @@ def test_out_that_cannot_be_made_is_a_usage_error(face_run, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(UsageError, match="cannot write the export beside"):
         export.export(face_run, tmp_path / "file" / "exported")
+
+
+def test_infer_segments_with_an_export_as_with_its_run_folder(exported, tmp_path, capsys):
+    import cv2
+
+    import infer
+    run, folder, images = exported
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, image in enumerate(images):
+        cv2.imwrite(str(photos / f"{i}.png"), image[..., 0])
+    tta = json.loads((run / "config.json").read_text())["tta"]
+    assert infer.main([str(photos), "--model-dir", str(run), "--whole-image", "--tta", tta, "--precision", "fp32",
+                       "--out", str(tmp_path / "from_run")]) == 0
+    assert infer.main([str(photos), "--model-dir", str(folder), "--whole-image", "--out", str(tmp_path / "from_export")]) == 0
+    for i in range(len(images)):
+        from_run, from_export = (cv2.imread(str(tmp_path / kind / f"{i}_mask.png"), cv2.IMREAD_UNCHANGED)
+                                 for kind in ("from_run", "from_export"))
+        assert np.array_equal(from_run, from_export), i
+    # The export holds its run's flip averaging already: asking for it again is refused.
+    assert infer.main([str(photos), "--model-dir", str(folder), "--tta", "flip", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "drop --tta" in err

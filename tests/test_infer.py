@@ -1,4 +1,6 @@
-"""infer.py on a tiny model trained once per module on synthetic 64x64 faces."""
+"""infer.py: the file pipeline on a tiny model trained on synthetic 64x64 faces (MTCNN finds no face
+in them, so the default mode writes all-background masks and --whole-image is today's resize), and
+the face pipeline with the pretrained model on a real photo (docs/astronaut.png) and LFW test faces."""
 import json
 import subprocess
 import sys
@@ -64,7 +66,8 @@ def test_mixed_folder_masks_every_image_at_its_size_and_names_the_bad_files(mode
     captured = capsys.readouterr()
     assert status == 1
     assert "corrupt.jpg" in captured.err and "notes.txt" in captured.err
-    assert "segmented 9 images, 2 failed" in captured.out
+    assert "segmented 9 images (0 faces), 2 failed" in captured.out
+    assert "no face found in 9 images" in captured.out
     for name, shape in shapes.items():
         mask = cv2.imread(str(tmp_path / "out" / f"{name.rsplit('.', 1)[0]}_mask.png"), cv2.IMREAD_UNCHANGED)
         assert mask is not None, name
@@ -83,7 +86,8 @@ def test_mask_follows_the_probabilities_resized_to_the_photo(model_dir, tmp_path
     """The mask at photo size is the thresholded, bilinearly resized model output, not a resized mask."""
     photo = face((128, 96), seed=3)
     cv2.imwrite(str(tmp_path / "photo.png"), photo)
-    summary = infer.segment([tmp_path / "photo.png"], model_dir, tmp_path / "out", threshold=0.5, prob=True)
+    summary = infer.segment([tmp_path / "photo.png"], model_dir, tmp_path / "out", threshold=0.5, prob=True,
+                            whole_image=True)
     assert summary["images"] == 1 and summary["failed"] == []
     model, _ = load_trained(model_dir)
     model_input = cv2.resize(photo, (64, 64), interpolation=cv2.INTER_AREA)
@@ -130,31 +134,27 @@ def test_output_folder_inside_the_input_is_not_read_back(model_dir, tmp_path):
 
 
 def test_overlay_tints_the_mask_green_and_leaves_the_rest(tmp_path):
-    photo = infer.Photo(infer.Job(tmp_path / "x.png", tmp_path / "x"), (4, 4), None, np.full((4, 4, 3), 100, np.uint8))
-    probs = np.zeros((4, 4, 1), np.float32)
-    probs[:2] = 1.0
-    assert infer.Writer(overlay=True, prob=False, threshold=0.5)(photo, probs) is None
+    gray = np.full((4, 4, 3), 100, np.uint8)
+    photo = infer.Photo(infer.Job(tmp_path / "x.png", tmp_path / "x"), (4, 4), None, [], gray)
+    probs = np.zeros((1, 4, 4, 1), np.float32)
+    probs[:, :2] = 1.0
+    assert infer.Writer(infer.Framer((4, 4), whole_image=True), 1, overlay=True)(photo, probs) is None
     overlay = cv2.imread(str(tmp_path / "x_overlay.png"))
     assert (overlay[2:] == 100).all()
     assert (overlay[:2, :, 1] > 150).all() and (overlay[:2, :, [0, 2]] < 100).all()
 
 
 def test_three_classes_mask_holds_class_ids_and_overlay_colors_each_class(tmp_path):
-    photo = infer.Photo(infer.Job(tmp_path / "x.png", tmp_path / "x"), (3, 2), None, np.full((3, 2, 3), 100, np.uint8))
-    probs = np.eye(3, dtype=np.float32)[[[0, 0], [1, 1], [2, 2]]]
-    assert infer.Writer(overlay=True, prob=True, threshold=0.5)(photo, probs) is None
+    gray = np.full((3, 2, 3), 100, np.uint8)
+    photo = infer.Photo(infer.Job(tmp_path / "x.png", tmp_path / "x"), (3, 2), None, [], gray)
+    probs = np.eye(3, dtype=np.float32)[[[[0, 0], [1, 1], [2, 2]]]]
+    assert infer.Writer(infer.Framer((3, 2), whole_image=True), 3, overlay=True, prob=True)(photo, probs) is None
     mask = cv2.imread(str(tmp_path / "x_mask.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(mask, [[0, 0], [1, 1], [2, 2]])
     overlay = cv2.imread(str(tmp_path / "x_overlay.png"))
     assert (overlay[0] == 100).all()
     assert overlay[1, 0, 1] > overlay[1, 0, 2] and overlay[2, 0, 2] > overlay[2, 0, 1]
     assert cv2.imread(str(tmp_path / "x_prob.png")).shape == (3, 2, 3)
-
-
-def test_input_size_reads_the_run_config():
-    assert infer.input_size({}) == (128, 128)
-    assert infer.input_size({"image_size": 64}) == (64, 64)
-    assert infer.input_size({"image_size": [96, 64]}) == (96, 64)
 
 
 def test_to_8bit_scales_16_bit_and_float_ranges():
@@ -193,3 +193,130 @@ def test_classes_follow_the_evaluation_rule(num_classes):
     probs = np.random.default_rng(0).random((5, 7, num_classes)).astype(np.float32)
     probs[0, 0, 0] = 0.3
     np.testing.assert_array_equal(infer.classes_of(probs, 0.3), predicted_classes(probs[None], 0.3)[0])
+
+
+def test_bad_settings_are_usage_errors(model_dir, tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), face((64, 64)))
+    for flags, named in ((["--min-confidence", "1.5"], "--min-confidence"), (["--min-face", "3"], "--min-face"),
+                         (["--whole-image", "--json"], "--whole-image")):
+        assert infer.main([str(tmp_path / "a.png"), "--model-dir", str(model_dir), "--out", str(tmp_path / "out"),
+                           *flags]) == 2
+        assert named in capsys.readouterr().err
+
+
+def test_truncated_jpeg_is_named_and_skipped(model_dir, tmp_path, capsys):
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(face((64, 64)), cv2.COLOR_GRAY2BGR))
+    (tmp_path / "cut.jpg").write_bytes(encoded.tobytes()[: len(encoded) // 2])
+    (tmp_path / "whole.jpg").write_bytes(encoded.tobytes() + b"\0\0")  # bytes after the end marker are fine
+    (tmp_path / "motion.jpg").write_bytes(encoded.tobytes() + bytes(5000))  # a video may follow the image
+    assert infer.main([str(tmp_path / name) for name in ("cut.jpg", "whole.jpg", "motion.jpg")] +
+                      ["--model-dir", str(model_dir), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "cut.jpg: a truncated JPEG" in err and "whole.jpg" not in err and "motion.jpg" not in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out" / "cut_mask.png").exists() and (tmp_path / "out" / "whole_mask.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The face pipeline with the pretrained model
+# ---------------------------------------------------------------------------------------------
+
+ASTRONAUT = ROOT / "docs" / "astronaut.png"
+# The face's box in docs/astronaut.png (x0, y0, x1, y1), as drawn by hand around forehead to chin.
+ASTRONAUT_FACE = (180, 60, 268, 175)
+
+
+def inside_share(mask, box, margin=0.25):
+    """Share of the mask's pixels inside `box` widened by `margin` of its size on each side."""
+    x0, y0, x1, y1 = box
+    dx, dy = margin * (x1 - x0), margin * (y1 - y0)
+    ys, xs = np.nonzero(mask)
+    return np.mean((xs >= x0 - dx) & (xs <= x1 + dx) & (ys >= y0 - dy) & (ys <= y1 + dy))
+
+
+def test_segment_faces_finds_the_face_of_an_ordinary_photo_and_masks_only_it():
+    photo = cv2.imread(str(ASTRONAUT))
+    mask, faces = infer.segment_faces(photo)
+    assert mask.shape == photo.shape[:2] and len(faces) == 1
+    (found,) = faces
+    assert abs(found.box[0] - ASTRONAUT_FACE[0]) < 15 and abs(found.box[2] - ASTRONAUT_FACE[2]) < 15
+    assert found.crop.shape == (128, 128) and found.probabilities.shape == (128, 128, 1)
+    assert found.mask_area == np.count_nonzero(mask) > 4000
+    assert inside_share(mask, ASTRONAUT_FACE) > 0.95
+    whole, _ = infer.segment_faces(photo, whole_image=True)
+    assert inside_share(whole, ASTRONAUT_FACE) < 0.7, "the resized whole photo spills far beyond the face"
+
+
+def test_every_kind_of_photo_gets_the_same_face(tmp_path):
+    """Gray, 16-bit, RGBA, 8000x8000 and a tilted copy: the face is found, the mask lines up with the photo."""
+    photo = cv2.imread(str(ASTRONAUT))
+    reference, _ = infer.segment_faces(photo)
+    gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+    for name, variant in {"gray": gray, "16-bit": photo.astype(np.uint16) * 257,
+                          "rgba": cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA)[..., :3]}.items():
+        mask, faces = infer.segment_faces(variant)
+        assert len(faces) == 1, name
+        assert np.mean(mask == reference) > 0.995, name
+    huge = cv2.resize(photo, (8000, 8000), interpolation=cv2.INTER_LINEAR)
+    mask, faces = infer.segment_faces(huge)
+    assert mask.shape == (8000, 8000) and len(faces) == 1
+    small = cv2.resize(mask, (512, 512), interpolation=cv2.INTER_AREA)
+    assert np.mean(small == reference) > 0.99
+    turn = cv2.getRotationMatrix2D((224, 118), 28, 1.0)
+    tilted = cv2.warpAffine(photo, turn, (512, 512), borderMode=cv2.BORDER_REFLECT)
+    mask, faces = infer.segment_faces(tilted)
+    assert len(faces) == 1
+    expected = cv2.warpAffine(reference, turn, (512, 512), flags=cv2.INTER_NEAREST)
+    assert np.count_nonzero(mask & expected) / np.count_nonzero(mask | expected) > 0.85
+
+
+def test_a_scene_of_two_test_faces_gets_both_masks(real_data):
+    """Two LFW test faces, scaled, tilted and placed on a plain background: each found and segmented."""
+    test = json.loads((ROOT / "pretrained" / "split.json").read_text())["test"]
+    scene = np.full((480, 640), 90, np.uint8)
+    truth = np.zeros((480, 640), bool)
+    for name, centre, angle, side in ((test[0], (170, 240), 20, 220), (test[5], (470, 230), -15, 250)):
+        image = cv2.imread(str(real_data / "inputs" / f"{name}.jpg"), cv2.IMREAD_GRAYSCALE)
+        target = cv2.imread(str(real_data / "targets_face_only" / f"{name}.jpg"), cv2.IMREAD_GRAYSCALE)
+        move = cv2.getRotationMatrix2D((63.5, 63.5), angle, side / 128)
+        move[:, 2] += np.array(centre) - 63.5
+        cover = cv2.warpAffine(np.ones((128, 128), np.uint8), move, (640, 480)) > 0
+        scene[cover] = cv2.warpAffine(image, move, (640, 480))[cover]
+        truth |= cv2.warpAffine(target, move, (640, 480)) > 127
+    mask, faces = infer.segment_faces(scene)
+    assert len(faces) == 2
+    assert np.count_nonzero((mask > 0) & truth) / np.count_nonzero((mask > 0) | truth) > 0.8
+
+
+def test_command_line_writes_boxes_crops_and_json_and_names_photos_without_a_face(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "astronaut.jpg"), cv2.imread(str(ASTRONAUT)))
+    cv2.imwrite(str(tmp_path / "in" / "noise.png"), np.random.default_rng(0).integers(0, 255, (300, 400), np.uint8))
+    cv2.imwrite(str(tmp_path / "in" / "speck.png"), np.full((9, 7, 3), 128, np.uint8))
+    out = tmp_path / "out"
+    assert infer.main([str(tmp_path / "in"), "--out", str(out), "--overlay", "--crops", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "segmented 3 images (1 face), 0 failed" in printed
+    assert "no face found in 2 images" in printed and "noise.png" in printed and "speck.png" in printed
+    mask = cv2.imread(str(out / "astronaut_mask.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (512, 512) and set(np.unique(mask)) == {0, 255}
+    assert not cv2.imread(str(out / "noise_mask.png"), cv2.IMREAD_UNCHANGED).any()
+    assert cv2.imread(str(out / "speck_mask.png"), cv2.IMREAD_UNCHANGED).shape == (9, 7)
+    faces = json.loads((out / "astronaut_faces.json").read_text())["faces"]
+    assert len(faces) == 1 and faces[0]["mask_area"] == np.count_nonzero(mask)
+    assert list(faces[0]["landmarks"]) == ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"]
+    assert json.loads((out / "noise_faces.json").read_text())["faces"] == []
+    crop = cv2.imread(str(out / "astronaut_face1_crop.png"), cv2.IMREAD_UNCHANGED)
+    crop_mask = cv2.imread(str(out / "astronaut_face1_crop_mask.png"), cv2.IMREAD_UNCHANGED)
+    assert crop.shape == crop_mask.shape == (128, 128)
+    assert 0.1 < np.mean(crop_mask == 255) < 0.6
+    overlay = cv2.imread(str(out / "astronaut_overlay.png"))
+    x0, y0, x1, _ = (round(v) for v in faces[0]["box"])
+    assert (overlay[y0, x0 + 5:x1 - 5] == infer.BOX_COLOR).all(axis=-1).mean() > 0.9  # the box's top edge
+
+
+def test_three_class_model_keeps_each_pixel_of_the_most_confident_face():
+    mask, faces = infer.segment_faces(cv2.imread(str(ASTRONAUT)), ROOT / "pretrained" / "classes3")
+    assert len(faces) == 1 and faces[0].probabilities.shape == (128, 128, 3)
+    assert set(np.unique(mask)) == {0, 1, 2}
+    assert inside_share(mask == 1, ASTRONAUT_FACE) > 0.95

@@ -1,0 +1,131 @@
+"""Find faces in a photo with MTCNN (Zhang et al. 2016, the `mtcnn` package): per face a box, a
+confidence and five landmarks, in the photo's pixels.
+
+The networks are built once per process (`networks()`), their weights ship inside the wheel. Photos
+are resized for detection only: small faces are not searched for (--min-face), and a very large
+photo is searched at MAX_DETECTION_SIDE, so a 8000x8000 photo costs what a 1600x1600 one does.
+"""
+import functools
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+DEFAULT_MIN_FACE = 40
+DEFAULT_MIN_CONFIDENCE = 0.9
+# Detections between this and --min-confidence get a second look turned upright (second_look).
+CANDIDATE_CONFIDENCE = 0.5
+SECOND_LOOK_TILTS = (-25.0, 25.0)
+SECOND_LOOK_SIDE = 96  # pixels of the patch, which spans SECOND_LOOK_SPAN candidate boxes
+SECOND_LOOK_SPAN = 2.0
+# PNet's window: no smaller face can be found (the photo is enlarged for detection down to it).
+SMALLEST_FACE = 12
+# mtcnn 1.0 builds its image pyramid as if min_face_size were 20: with a larger value the smallest
+# level falls below PNet's 12x12 window and Keras raises. So detection always runs at 20 and the
+# photo is resized instead, which is the same search and also what makes large photos fast.
+MTCNN_MIN_FACE = 20
+# Short side below which photos are not shrunk for speed: landmarks on a 50-pixel LFW face keep
+# their precision, and a small photo is cheap anyway.
+MIN_DETECTION_SIDE = 256
+MAX_DETECTION_SIDE = 1600
+# Landmark order of mtcnn: the eye and mouth corner on the image's left come first.
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+class Face:
+    """A detected face: `box` (x0, y0, x1, y1), `confidence`, `landmarks` [5, 2] (x, y) in LANDMARKS order."""
+
+    def __init__(self, box, confidence, landmarks):
+        self.box, self.confidence, self.landmarks = box, confidence, landmarks
+
+    @property
+    def size(self):
+        """The longer side of the box in pixels."""
+        x0, y0, x1, y1 = self.box
+        return max(x1 - x0, y1 - y0)
+
+
+@functools.cache
+def networks():
+    """The MTCNN detector with each stage's network traced by tf.function (4x faster than mtcnn's eager calls)."""
+    from mtcnn import MTCNN
+    from mtcnn.stages import StageONet, StagePNet, StageRNet
+
+    def traced(stage_class):
+        stage = stage_class()
+        # StageBase keeps its network in `_model`; reduce_retracing traces PNet once for all pyramid sizes.
+        stage._model = tf.function(stage.model, reduce_retracing=True)
+        return stage
+
+    return MTCNN(stages=[traced(StagePNet), traced(StageRNet), traced(StageONet)])
+
+
+def detection_scale(height, width, min_face):
+    """Factor the photo is resized by for detection: a face of `min_face` pixels becomes MTCNN_MIN_FACE,
+    unless that would shrink the short side below MIN_DETECTION_SIDE or leave the long side above MAX_DETECTION_SIDE."""
+    scale = MTCNN_MIN_FACE / min_face
+    scale = max(scale, min(1.0, MIN_DETECTION_SIDE / min(height, width)))
+    return min(scale, MAX_DETECTION_SIDE / max(height, width))
+
+
+def detect_faces(photo, min_face=DEFAULT_MIN_FACE, min_confidence=DEFAULT_MIN_CONFIDENCE):
+    """Faces of at least `min_face` pixels (box side) and `min_confidence` in an 8-bit photo
+    (gray [H, W] or BGR [H, W, 3]), most confident first."""
+    height, width = photo.shape[:2]
+    scale = detection_scale(height, width, min_face)
+    small = (round(height * scale), round(width * scale))
+    if min(small) < MTCNN_MIN_FACE:
+        return []
+    rgb = cv2.cvtColor(photo, cv2.COLOR_GRAY2RGB if photo.ndim == 2 else cv2.COLOR_BGR2RGB)
+    if scale != 1.0:
+        rgb = cv2.resize(rgb, small[::-1], interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    # Back to photo pixels (cv2.resize maps pixel centres; the scale was rounded per side).
+    factors = np.array([width / small[1], height / small[0]])
+    to_photo = np.hstack([np.diag(factors), (0.5 * factors - 0.5)[:, None]])
+    faces = []
+    for face in mtcnn_faces(rgb, min(min_confidence, CANDIDATE_CONFIDENCE)):
+        if face.confidence < min_confidence:
+            face = second_look(rgb, face)
+        if face is not None and face.confidence >= min_confidence:
+            face = moved(face, to_photo)
+            if face.size >= min_face:
+                faces.append(face)
+    return sorted(faces, key=lambda face: -face.confidence)
+
+
+def mtcnn_faces(rgb, min_confidence):
+    """MTCNN's faces in an RGB image, in its pixels."""
+    rows = networks().detect_faces(rgb, output_type="numpy", box_format="xyxy", min_face_size=MTCNN_MIN_FACE,
+                                   threshold_onet=min_confidence)
+    return [Face(tuple(row[1:5].tolist()), float(row[5]), np.stack([row[6:11], row[11:16]], axis=1)) for row in rows]
+
+
+def second_look(rgb, candidate):
+    """The candidate seen again turned upright by each of SECOND_LOOK_TILTS, as the most confident face
+    found at the candidate's centre (in `rgb`'s pixels), or None. MTCNN was trained on upright faces:
+    a tilted one gets a low confidence and misplaced landmarks until it is turned back."""
+    x0, y0, x1, y1 = candidate.box
+    centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+    best = None
+    for angle in SECOND_LOOK_TILTS:
+        transform = cv2.getRotationMatrix2D(centre, angle, SECOND_LOOK_SIDE / (SECOND_LOOK_SPAN * candidate.size))
+        transform[:, 2] += SECOND_LOOK_SIDE / 2 - np.array(centre)
+        patch = cv2.warpAffine(rgb, transform, (SECOND_LOOK_SIDE, SECOND_LOOK_SIDE), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+        for face in mtcnn_faces(patch, CANDIDATE_CONFIDENCE):
+            px0, py0, px1, py1 = face.box
+            if px0 <= SECOND_LOOK_SIDE / 2 <= px1 and py0 <= SECOND_LOOK_SIDE / 2 <= py1 and (
+                    best is None or face.confidence > best.confidence):
+                best = moved(face, cv2.invertAffineTransform(transform))
+    return best
+
+
+def moved(face, transform):
+    """The face through a 2x3 transform; the box becomes the upright box around the moved one."""
+    def through(points):
+        return points @ transform[:, :2].T + transform[:, 2]
+
+    x0, y0, x1, y1 = face.box
+    corners = through(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
+    box = (*corners.min(axis=0).tolist(), *corners.max(axis=0).tolist())
+    return Face(box, face.confidence, through(face.landmarks))

@@ -1,0 +1,61 @@
+"""face_detection.py: MTCNN on a real photo (docs/astronaut.png) and on photos of awkward sizes."""
+import cv2
+import numpy as np
+import pytest
+
+import face_detection as fd
+from conftest import ROOT
+
+ASTRONAUT = ROOT / "docs" / "astronaut.png"
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return cv2.imread(str(ASTRONAUT))
+
+
+def test_detection_scale_follows_min_face_and_the_size_limits():
+    assert fd.detection_scale(480, 640, 40) == pytest.approx(256 / 480)  # not below MIN_DETECTION_SIDE
+    assert fd.detection_scale(3000, 4000, 40) == pytest.approx(0.4)  # a 40-pixel face becomes 20
+    assert fd.detection_scale(8000, 8000, 40) == pytest.approx(0.2)  # the long side capped at 1600
+    assert fd.detection_scale(128, 128, 40) == 1.0
+    assert fd.detection_scale(128, 128, 12) == pytest.approx(20 / 12)
+
+
+def test_networks_are_built_once():
+    assert fd.networks() is fd.networks()
+
+
+def test_finds_the_face_with_its_landmarks_in_order(photo):
+    (face,) = fd.detect_faces(photo)
+    assert face.confidence > 0.99 and 80 < face.size < 130
+    left_eye, right_eye, nose, mouth_left, mouth_right = face.landmarks
+    assert left_eye[0] < nose[0] < right_eye[0] and mouth_left[0] < mouth_right[0]
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+    x0, y0, x1, y1 = face.box
+    assert ((face.landmarks >= [x0, y0]) & (face.landmarks <= [x1, y1])).all()
+
+
+def test_large_photos_give_the_same_face_in_their_pixels(photo):
+    (small,) = fd.detect_faces(photo)
+    (large,) = fd.detect_faces(cv2.resize(photo, (2048, 2048)))
+    np.testing.assert_allclose(large.landmarks, (small.landmarks + 0.5) * 4 - 0.5, atol=4 * 3)
+
+
+def test_min_face_and_min_confidence_filter(photo):
+    assert fd.detect_faces(photo, min_face=150) == []
+    assert fd.detect_faces(photo, min_confidence=1.0) == []
+    assert len(fd.detect_faces(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))) == 1
+
+
+def test_a_tilted_face_is_found_by_the_second_look(photo):
+    turn = cv2.getRotationMatrix2D((224, 118), -30, 1.0)
+    (face,) = fd.detect_faces(cv2.warpAffine(photo, turn, (512, 512), borderMode=cv2.BORDER_REFLECT))
+    (upright,) = fd.detect_faces(photo)
+    expected = upright.landmarks @ turn[:, :2].T + turn[:, 2]
+    assert np.abs(face.landmarks - expected).max() < 8
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (12, 12), (19, 300), (21, 21), (30, 3000), (3000, 25), (40, 40)])
+def test_photos_too_small_or_thin_for_a_face_give_none(shape):
+    assert fd.detect_faces(np.full((*shape, 3), 120, np.uint8), min_face=12) == []

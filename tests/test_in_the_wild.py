@@ -1,0 +1,38 @@
+"""benchmarks/in_the_wild.py: a tiny run prints one JSON line and the table with every measured number."""
+import json
+import sys
+
+import numpy as np
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import in_the_wild  # noqa: E402
+
+
+def test_tiny_run_prints_json_and_table(real_data, capsys):
+    assert in_the_wild.main(["--data", str(real_data), "--pictures", "8", "--scenes", "2", "--speed-photos", "1"]) == 0
+    first, *table = capsys.readouterr().out.splitlines()
+    result = json.loads(first)
+    assert result["scenes"] == 2 and result["lfw_pictures"] == 8 and result["faces_placed"] == 4
+    assert 0.6 < result["face_iou"]["default"] <= 1 and result["face_iou"]["whole_image"] < result["face_iou"]["default"]
+    assert set(result["lfw_pixel_accuracy"]) == {"default", "whole_image", "central"}
+    assert all(rate > 0 for rate in result["photos_per_second_640x480"].values())
+    assert any(line.startswith("| face IoU, 2 scenes") for line in table)
+
+
+def test_scene_truth_follows_the_placed_pictures():
+    rng = np.random.default_rng(0)
+    picture = np.full((128, 128), 200, np.uint8)
+    mask = np.zeros((128, 128), bool)
+    mask[32:96, 32:96] = True
+    args = in_the_wild.parse_args([])
+    scene, truth, placements = in_the_wild.make_scene(rng, (480, 640), {"a": (picture, mask), "b": (picture, mask)},
+                                                      ["a", "b"], args)
+    assert scene.shape == (480, 640, 3) and len(placements) == 2
+    for _, transform in placements:
+        side = 128 * np.hypot(*transform[:, 0])
+        assert args.min_side <= side <= in_the_wild.MAX_SIDE
+    # each mask is half the picture's side: a quarter of its area
+    areas = sum((128 * np.hypot(*t[:, 0]) / 2) ** 2 for _, t in placements)
+    assert abs(truth.sum() - areas) / areas < 0.05
