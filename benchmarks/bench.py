@@ -4,8 +4,8 @@
 as markdown tables. For fp32 and bf16 (each in a fresh process, measure.py) it measures training and
 raw inference throughput, infer.segment() end to end on a folder of JPEGs, the training step's peak
 memory, the achieved GFLOP/s against this machine's matmul peak, and once the time the Dataset takes
-to read data128_128/. With --peers it runs ../shared/peers/ on the same shapes and checks the targets
-of issue 7. This file only orchestrates and never imports TensorFlow. See benchmarks/README.md.
+to read data128_128/. With --peers it runs ../shared/peers/ on the same shapes and checks the speed
+targets. This file only orchestrates and never imports TensorFlow. See benchmarks/README.md.
 """
 import argparse
 import json
@@ -47,7 +47,7 @@ class BenchError(Exception):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Benchmark training, inference and infer.py against the peers "
-                                                 "(issue 7). Prints one JSON line, then markdown tables.")
+                                                 "and their speed targets. Prints one JSON line, then markdown tables.")
     flag = parser.add_argument
     flag("--arch", default=REFERENCE_DESCRIPTION, help="architecture description (default: the reference 7x7)")
     flag("--batch-size", type=int, default=100, help="images per step (default: 100)")
@@ -339,7 +339,7 @@ def table(result):
             else:
                 lines.append(f"| {name} | {peer['train_img_per_s']:.1f} | {peer['infer_img_per_s']:.1f} | "
                              + " | ".join(f"{result['ratios'][name][k]:.2f}x" for k in kinds) + " |")
-    lines += ["", "## Targets (issue 7)", "", "| target | value | needed | met |", "|---|---|---|---|"]
+    lines += ["", "## Targets", "", "| target | value | needed | met |", "|---|---|---|---|"]
     for t in result["targets"]:
         value = "-" if t["value"] is None else f"{t['value']:.2f}"
         met = t["not_judged"] or ("yes" if t["met"] else "NO")
