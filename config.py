@@ -2,6 +2,7 @@
 dataset a configuration (a run's config.json) builds."""
 import math
 
+import cpu_features
 from dataset import Dataset
 from model import REFERENCE_DESCRIPTION, Model, check_description
 
@@ -37,10 +38,18 @@ DEFAULTS = {
 # What may change when a run is resumed; everything else comes from its config.json.
 RESUMABLE = ("epochs", "max_steps", "max_minutes", "eval_every", "strategy", "streaming")
 COMPUTE_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
+# What --precision accepts: `auto` picks bf16 where the CPU computes it natively, fp32 elsewhere.
+PRECISIONS = ("auto", *COMPUTE_DTYPES)
 
 
 class UsageError(Exception):
     """A command-line mistake (a flag, a run folder), explained in one sentence."""
+
+
+def resolve_precision(precision):
+    """(the precision to run, a note on why for `auto`): `auto` is bf16 on a CPU with AVX512-BF16 or AMX,
+    where it is the faster one, and fp32 elsewhere (emulated bf16 is slower than fp32)."""
+    return cpu_features.auto_precision() if precision == "auto" else (precision, "")
 
 
 def check(config):

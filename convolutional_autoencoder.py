@@ -14,7 +14,7 @@ import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its
 import numpy as np
 import tensorflow as tf
 
-from config import COMPUTE_DTYPES, DEFAULTS, RESUMABLE, UsageError
+from config import DEFAULTS, PRECISIONS, RESUMABLE, UsageError, resolve_precision
 from dataset import SPLITS, TARGET_KINDS, DataError
 from evaluation import evaluate, format_scores
 from metrics import METRIC_NAMES
@@ -51,7 +51,8 @@ def parse_train_args(argv):
     flag("--clean-epochs", type=int, metavar="N", help="train the last N epochs without augmentation")
     flag("--eval-every", type=int, help="evaluate on the validation split every this many steps")
     flag("--tta", choices=("none", "flip"), help="test-time augmentation when evaluating")
-    flag("--precision", choices=tuple(COMPUTE_DTYPES), help="bf16 runs convolutions in bfloat16")
+    flag("--precision", choices=PRECISIONS,
+         help="bf16 runs convolutions in bfloat16; auto: bf16 where the CPU has it natively (AVX512-BF16, AMX)")
     flag("--seed", type=int)
     flag("--out", help="runs are written to OUT/<description>/<timestamp>/")
     flag("--resume", metavar="DIR", help="continue the run in DIR")
@@ -98,7 +99,8 @@ def parse_evaluate_args(argv):
                         help="all: every image in the data folder (default: test, or all when the folder "
                              "does not hold the model's split)")
     parser.add_argument("--tta", choices=("none", "flip"), help="default: the setting the model was trained with")
-    parser.add_argument("--precision", default="fp32", choices=tuple(COMPUTE_DTYPES))
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto (default): bf16 where the CPU has it natively (AVX512-BF16, AMX), else fp32")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args(argv)
@@ -130,12 +132,14 @@ def print_evaluation(argv):
     steps, minutes = training_time(args.model_dir)
     sources = [(str(folder), *training_time(folder)) for folder in init_chain(args.model_dir)]
     if args.json:
-        print(json.dumps({**{k: result[k] for k in (*METRIC_NAMES, "images", "classes", "class_iu", "split")},
+        keys = (*METRIC_NAMES, "images", "classes", "class_iu", "split", "precision")
+        print(json.dumps({**{k: result[k] for k in keys},
                           "train_steps": steps, "train_minutes": minutes,
                           "init_from": [{"model_dir": folder, "train_steps": s, "train_minutes": m}
                                         for folder, s, m in sources]}))
         return
     print(f"{args.model_dir} on {result['split']} ({result['images']} images): {format_scores(result)}")
+    print(f"precision: {result['precision']}{resolve_precision(args.precision)[1]}")
     print("per-class IU: " + "  ".join(f"{name} {'—' if iu is None else f'{100 * iu:.2f}%'}"
                                        for name, iu in zip(result["classes"], result["class_iu"])))
     if minutes is not None:
@@ -150,6 +154,9 @@ def main(argv=None):
     try:
         if argv[:1] == ["summary"]:
             print_summary(argv[1:])
+        elif argv[:1] == ["export"]:
+            import export  # TFLite's converter is only loaded when asked for
+            return export.main(argv[1:])
         elif argv[:1] == ["evaluate"]:
             print_evaluation(argv[1:])
         else:

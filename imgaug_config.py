@@ -65,7 +65,7 @@ def photometric_augmenters():
 
 
 def reference_augmenter(height):
-    """The reference recipe (SEED.md) for images of this height.
+    """The reference's augmentation recipe for images of this height.
 
     The reference interleaved the two kinds (Affine came last); here all geometry comes first so the
     noise and dropout also cover the border that the translation and crop bring in.

@@ -11,9 +11,13 @@ Every example is three JPEG files with the same name <Person_Name>_<NNNN>.jpg, o
 grayscale photo and the two masks (threshold them at 127). Files already present are kept, so running
 again only fills in what is missing.
 
-    python prepare_data.py                                    # download both archives, build data128_128/
-    python prepare_data.py --images lfw-funneled.tgz --labels parts_lfw_funneled_gt_images.tgz
-    python prepare_data.py --from ../shared/data128_128 --link  # reuse a prepared copy
+The project commits data128_128/ (2637 examples); this script builds the rest. It never adds to the
+committed folder without --force: training reads it by default and pretrained/split.json names its files.
+
+    python prepare_data.py --out data128_128_full             # download both archives, all 2927 examples
+    python prepare_data.py --size 250                         # the same at 250x250, into data250_250/
+    python prepare_data.py --images lfw-funneled.tgz --labels parts_lfw_funneled_gt_images.tgz --out DIR
+    python prepare_data.py --from PREPARED_DIR --out DIR --link  # reuse a prepared folder (symlinks)
 """
 import argparse
 import os
@@ -33,6 +37,7 @@ from image_file import ImageFileError, decode_image, read_image
 IMAGES_URL = "http://vis-www.cs.umass.edu/lfw/lfw-funneled.tgz"
 LABELS_URL = "http://vis-www.cs.umass.edu/lfw/part_labels/parts_lfw_funneled_gt_images.tgz"
 ROOT = Path(__file__).resolve().parent
+COMMITTED_DATA = ROOT / "data128_128"
 DEFAULT_SIZE = 128
 SUBFOLDERS = ("inputs", "targets", "targets_face_only")
 # Which channel marks each class in a label image, in RGB order (the .ppm files are RGB;
@@ -55,6 +60,8 @@ def main(argv=None):
         return exit.code
     out = args.out or ROOT / f"data{args.size}_{args.size}"
     try:
+        if not args.force:
+            refuse_committed(out)
         if args.source:
             fill_from_folder(args.source, out, args.size, args.link)
         else:
@@ -87,6 +94,8 @@ def parse_args(argv):
                         help="output folder (default: data{size}_{size} beside this script)")
     parser.add_argument("--downloads", type=Path, metavar="DIR", default=ROOT / "downloads",
                         help="where downloaded archives are kept (default: downloads/ beside this script)")
+    parser.add_argument("--force", action="store_true",
+                        help="allow adding files to the committed data128_128/ (refused otherwise)")
     args = parser.parse_args(argv)
     if args.size < 1:
         parser.error("--size must be a positive number of pixels")
@@ -95,6 +104,17 @@ def parse_args(argv):
     if args.source and (args.images or args.labels):
         parser.error("--from DIR replaces --images/--labels; pass one or the other")
     return args
+
+
+def refuse_committed(out):
+    """Stop before downloading or writing anything when `out` is the committed data128_128/ and holds its files."""
+    if out.resolve() != COMMITTED_DATA.resolve() or not (out / "inputs").is_dir():
+        return
+    count = len(visible_files(out / "inputs"))
+    if count:
+        raise DataError(f"{os.path.relpath(out)} holds the {count} examples committed with the project, which "
+                        f"training, the tests and pretrained/split.json use as they are; build into another "
+                        f"folder with --out (e.g. --out data128_128_full), or pass --force to add to it")
 
 
 def fetch(location, option, downloads):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from config import UsageError, build_model, check, make_dataset
+from config import UsageError, build_model, check, make_dataset, resolve_precision
 from dataset import Dataset
 from evaluation import evaluate_split, evaluation_step, format_scores
 from metrics import METRIC_NAMES, predicted_classes
@@ -71,6 +71,8 @@ class Run:
     """
 
     def __init__(self, config, resume=None, log=print):
+        precision, why = resolve_precision(config["precision"])
+        config = {**config, "precision": precision}  # config.json records the precision that ran
         self.config, self.resume, self.log = config, resume, log
         # MultiWorkerMirroredStrategy has to exist before TensorFlow runs anything.
         self.strategy = make_strategy(config["strategy"])
@@ -84,6 +86,7 @@ class Run:
         self.dataset = dataset = make_dataset(config, split)
         log(f"data: {config['data']} ({config['targets']}), train {dataset.size('train')} / validation "
             f"{dataset.size('validation')} / test {dataset.size('test')} images, read in {dataset.load_seconds:.1f}s")
+        log(f"precision: {precision}{why}")
         replicas = self.strategy.num_replicas_in_sync
         if config["strategy"] != "default":
             log(f"strategy {config['strategy']}: {replicas} replicas of {config['batch_size']} images, "

@@ -1,4 +1,4 @@
-"""Replay the reference's architecture table (shared/SEED.md, "Results reported") at one equal budget.
+"""Replay the reference's published table of architectures and accuracies at one equal budget.
 
 `python benchmarks/ablation.py [--budget-steps N] [--rows 1,2,...]` trains every row of ROWS with
 training.train(): the row's own flags, then the same budget and shared settings for all
@@ -41,7 +41,7 @@ from training import TrainingError, train  # noqa: E402
 
 REFERENCE = REFERENCE_DESCRIPTION
 UNTIED_PLAIN = ["--untied", "--no-skips", "--no-standardization"]
-# (label as in SEED.md, the reference's pixel accuracy in %, our flags for convolutional_autoencoder.py)
+# (label as in the reference's table, its pixel accuracy in %, our flags for convolutional_autoencoder.py)
 ROWS = [
     ("no max pools, no shared weights, no skip connections", 92.92,
      ["--arch", "C7,64,2C7,64,1C7,64,2C7,64,1C7,64,2C7,64,1", *UNTIED_PLAIN]),

@@ -4,8 +4,11 @@
 as markdown tables. For fp32 and bf16 (each in a fresh process, measure.py) it measures training and
 raw inference throughput, infer.segment() end to end on a folder of JPEGs, the training step's peak
 memory, the achieved GFLOP/s against this machine's matmul peak, and once the time the Dataset takes
-to read data128_128/. With --peers it runs ../shared/peers/ on the same shapes and checks the speed
-targets. This file only orchestrates and never imports TensorFlow. See benchmarks/README.md.
+to read data128_128/. With --peers it runs the two independent implementations beside it
+(peer_tf1_graph.py, and peer_torch.py where torch is installed) on the same shapes and checks the
+speed targets against them. The JSON and the tables name the CPU and whether it has native bf16, so
+figures from machines with and without it are not mixed. This file only orchestrates and never
+imports TensorFlow. See benchmarks/README.md.
 """
 import argparse
 import json
@@ -21,18 +24,19 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import cpu_features  # noqa: E402
+
 MEASURE = HERE / "measure.py"
 REFERENCE_DESCRIPTION = "C7,64,2C7,64,1M2C7,64,2C7,64,1M2C7,64,2C7,64,1M2"  # the peers' network
 PRECISIONS = ("fp32", "bf16")
-PEERS = {"tf1_graph": "peer_tf1_graph.py", "torch": "peer_torch.py"}
-DEFAULT_PEERS_DIR = ROOT.parent / "shared" / "peers"
+PEERS = {"tf1_graph": HERE / "peer_tf1_graph.py", "torch": HERE / "peer_torch.py"}
 DEFAULT_DATA = ROOT / "data128_128"
-SHARED_DATA = ROOT.parent / "shared" / "data128_128"
 # The CPU features that decide how fast fp32 and bf16 convolutions can be.
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
              "avx_vnni", "amx_tile", "amx_bf16")
-BF16_NATIVE_FLAGS = ("avx512_bf16", "amx_bf16")
-# Issue 7's targets. Against the TF1-graph peer: (target, train or infer, our precision, minimum ours / peer).
+# The speed targets. Against the TF1-graph peer: (target, train or infer, our precision, minimum ours / peer).
 PEER_TARGETS = (("training fp32 >= 1.0x TF1-graph peer", "train", "fp32", 1.0),
                 ("training bf16 >= 1.5x TF1-graph peer", "train", "bf16", 1.5),
                 ("raw inference bf16 >= 1.8x TF1-graph peer", "infer", "bf16", 1.8))
@@ -46,8 +50,8 @@ class BenchError(Exception):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Benchmark training, inference and infer.py against the peers "
-                                                 "and their speed targets. Prints one JSON line, then markdown tables.")
+    parser = argparse.ArgumentParser(description="Benchmark training, inference and infer.py against the peers. "
+                                                 "Prints one JSON line, then markdown tables.")
     flag = parser.add_argument
     flag("--arch", default=REFERENCE_DESCRIPTION, help="architecture description (default: the reference 7x7)")
     flag("--batch-size", type=int, default=100, help="images per step (default: 100)")
@@ -57,12 +61,12 @@ def parse_args(argv):
     flag("--precisions", default=",".join(PRECISIONS), help="comma-separated subset of fp32,bf16 (default: both)")
     flag("--folder-images", type=int, default=300, help="JPEGs in the folder infer.segment() reads (default: 300)")
     flag("--data", default=str(DEFAULT_DATA),
-         help="data folder for load_s and the folder's JPEGs (default: data128_128/, else ../shared/data128_128)")
+         help="data folder for load_s and the folder's JPEGs (default: data128_128/)")
     flag("--matmul-size", type=int, default=4096, help="n of the n x n matmul that measures the peak (default: 4096)")
     flag("--matmul-seconds", type=float, default=2.0, help="time each matmul peak at least this long (default: 2)")
     flag("--peers", action="store_true", help="also run the peers on the same shapes and check the targets")
-    flag("--peers-dir", default=str(DEFAULT_PEERS_DIR), help="folder of the peer scripts (default: ../shared/peers)")
-    flag("--torch-python", help="python of a virtual environment with torch, for peer_torch.py (skipped without)")
+    flag("--torch-python", default=sys.executable,
+         help="python with torch for peer_torch.py (default: this one; the peer is skipped when it has no torch)")
     flag("--json-out", help="also write the JSON line to this file")
     args = parser.parse_args(argv)
     args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
@@ -93,8 +97,8 @@ def main(argv=None):
 
 def run(args):
     """Every measurement, as the dict printed as JSON."""
-    peer_scripts = find_peers(args) if args.peers else {}
     notes = []
+    peer_scripts = find_peers(args, notes) if args.peers else {}
     machine = machine_info()
     data = find_data(Path(args.data), notes)
     result = {"config": {name: getattr(args, name) for name in (
@@ -112,14 +116,13 @@ def run(args):
     result["peers"] = {name: run_peer(python, script, args, notes) for name, (python, script) in peer_scripts.items()}
     if args.peers and "torch" not in peer_scripts:
         result["peers"]["torch"] = None
-        notes.append("peer_torch.py skipped: pass --torch-python with the python of a venv that has torch")
     comparable = args.arch == REFERENCE_DESCRIPTION
     if args.peers and not comparable:
         notes.append(f"the peers always run the reference network, not --arch {args.arch}: "
                      "the ratios are printed but the targets against them are not judged")
     if not machine["bf16_native"]:
-        notes.append(f"this CPU has none of {', '.join(BF16_NATIVE_FLAGS)}: bf16 convolutions and matmuls are "
-                     "emulated without bf16 instructions, so expect bf16 slower than fp32 here")
+        notes.append(f"this CPU has none of {', '.join(cpu_features.BF16_FLAGS)}: bf16 convolutions and matmuls "
+                     "are emulated without bf16 instructions, so expect bf16 slower than fp32 here")
     if any(result[p][f"{kind}_fraction_of_peak"] > 1 for p in measured for kind in ("train", "infer")):
         notes.append(f"the {args.matmul_size}x{args.matmul_size} matmul ran slower than the convolutions, so some "
                      "shares of its peak are over 100%: it measures a lower bound of the machine's peak")
@@ -170,13 +173,9 @@ def significant(x, digits=4):
 # ---------------------------------------------------------------------------------------------
 
 def find_data(folder, notes):
-    """The data folder to read (the shared copy when the project's own is not prepared), or None."""
-    candidates = [folder] + ([SHARED_DATA] if folder == DEFAULT_DATA else [])
-    for candidate in candidates:
-        if input_files(candidate):
-            if candidate != folder:
-                notes.append(f"{folder} is not prepared: read the shared copy {candidate}")
-            return candidate
+    """The data folder to read, or None (with a note) when it holds no images."""
+    if input_files(folder):
+        return folder
     notes.append(f"no images in {folder / 'inputs'}: load_s is null and the folder benchmark uses synthetic JPEGs")
     return None
 
@@ -205,37 +204,33 @@ def image_folder(folder, data, count, size, notes):
 
 
 def machine_info():
-    flags, cpu = set(), None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-                elif key.strip() == "model name" and cpu is None:
-                    cpu = value.strip()
-    except OSError:
-        pass
+    """The CPU (model, cores, the flags that matter, whether bf16 is native) and the load at the start."""
+    cpu, flags = cpu_features.read_cpu()
     return {"cpu": cpu, "cores": os.cpu_count(), "cpu_flags": [f for f in CPU_FLAGS if f in flags],
-            "bf16_native": any(f in flags for f in BF16_NATIVE_FLAGS),
+            "bf16_flags": [f for f in cpu_features.BF16_FLAGS if f in flags],
+            "bf16_native": any(f in flags for f in cpu_features.BF16_FLAGS),
+            "auto_precision": cpu_features.auto_precision()[0],
             "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
-def find_peers(args):
-    """{peer name: (python, script)}: the TF1 peer runs with this python, the torch one with --torch-python."""
-    folder = Path(args.peers_dir)
-    scripts = {name: folder / file for name, file in PEERS.items()}
-    missing = [str(path) for path in scripts.values() if not path.is_file()]
-    if missing:
-        raise BenchError(f"no peer script {', '.join(missing)}: pass --peers-dir with the folder of "
-                         f"{' and '.join(PEERS.values())} (../shared/peers beside the project)")
-    peers = {"tf1_graph": (sys.executable, scripts["tf1_graph"])}
-    if args.torch_python:
-        if not Path(args.torch_python).is_file():
-            raise BenchError(f"--torch-python {args.torch_python} does not exist: pass the python of a venv with "
-                             "torch (see benchmarks/README.md) or leave the flag out to skip peer_torch.py")
-        peers["torch"] = (args.torch_python, scripts["torch"])
+def find_peers(args, notes):
+    """{peer name: (python, script)}: the TF1 peer runs with this python, the torch one where torch is."""
+    peers = {"tf1_graph": (sys.executable, PEERS["tf1_graph"])}
+    if not Path(args.torch_python).is_file():
+        raise BenchError(f"--torch-python {args.torch_python} does not exist: pass the python of a venv with "
+                         "torch (see benchmarks/README.md) or leave the flag out")
+    if has_torch(args.torch_python):
+        peers["torch"] = (args.torch_python, PEERS["torch"])
+    else:
+        notes.append(f"peer_torch.py skipped: {args.torch_python} has no torch; pass --torch-python with the "
+                     "python of a venv that has it (benchmarks/README.md says how to make one)")
     return peers
+
+
+def has_torch(python):
+    """Whether `python` can import torch, asked without importing it (that takes seconds)."""
+    check = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"
+    return subprocess.run([python, "-c", check], capture_output=True).returncode == 0
 
 
 def run_peer(python, script, args, notes):
@@ -263,7 +258,7 @@ def ratios(result):
 
 
 def targets(result, comparable):
-    """Issue 7's targets, each with its value, what it needs, and met (None with the reason when not judged)."""
+    """The speed targets, each with its value, what it needs, and met (None with the reason when not judged)."""
     rows = []
     tf1 = result["ratios"].get("tf1_graph")
     for name, kind, precision, needed in PEER_TARGETS:
@@ -298,6 +293,16 @@ def target_row(name, value, sense, needed, why):
 # The tables
 # ---------------------------------------------------------------------------------------------
 
+def bf16_line(machine):
+    """The CPU and whether its bf16 is native: bf16 figures of the two kinds of machine must not be mixed."""
+    if machine["bf16_native"]:
+        native = f"native bf16: yes ({', '.join(machine['bf16_flags'])})"
+    else:
+        native = f"native bf16: no (none of {', '.join(cpu_features.BF16_FLAGS)}: bf16 is emulated)"
+    return (f"CPU: {machine['cpu'] or 'unknown'}, {machine['cores']} cores; {native}; "
+            f"`--precision auto` runs {machine['auto_precision']} here.")
+
+
 def table(result):
     c, machine, flops = result["config"], result["machine"], result["flops_per_image"]
     precisions = [p for p in PRECISIONS if p in result]
@@ -316,7 +321,7 @@ def table(result):
     else:
         load = f"{result['load_s']:.2f} s reading {result['data']}"
     lines = [f"## {c['arch']}, batch {c['batch_size']}, {c['size']}x{c['size']}, "
-             f"{c['warmup']} warm-up + {c['steps']} timed steps", "",
+             f"{c['warmup']} warm-up + {c['steps']} timed steps", "", bf16_line(machine), "",
              "| | " + " | ".join(precisions) + " |", "|---|" + "---|" * len(precisions),
              row("training (img/s)", number("train_img_per_s")),
              row("raw inference (img/s)", number("infer_img_per_s")),
@@ -356,8 +361,7 @@ def table(result):
               "TensorFlow, model and step), then raw inference (model(x, training=False) in a tf.function, output "
               "fetched to numpy), then one infer.segment() call on the folder (decode, resize, forward, write PNG "
               "masks; model loading excluded).",
-              f"- CPU: {machine['cpu']}, {machine['cores']} cores, flags: {' '.join(machine['cpu_flags']) or 'none'}; "
-              f"native bf16: {'yes' if machine['bf16_native'] else 'no'}; load average at start "
+              f"- CPU flags that matter: {' '.join(machine['cpu_flags']) or 'none'}; load average at start "
               f"{machine['load_average_1m']} (other load slows every number); TensorFlow {machine['tensorflow']}."]
     lines += [f"- Note: {note}." for note in result["notes"]]
     return "\n".join(lines)

@@ -52,7 +52,7 @@ REAL_DATA = ROOT / "data128_128"
 @pytest.fixture
 def real_data():
     if not (REAL_DATA / "inputs").is_dir():
-        pytest.skip("data128_128/ is not prepared (python prepare_data.py --from ../shared/data128_128 --link)")
+        pytest.skip("data128_128/inputs is missing (it is committed): restore it with git checkout -- data128_128")
     return REAL_DATA
 
 

@@ -1,9 +1,55 @@
-"""The checks of a training configuration: each flag that cannot train is refused in one sentence."""
+"""config.py: the checks of a training configuration (each flag that cannot train is refused in one
+sentence), the precision `auto` picks, and that a run records and reports the one that ran."""
+import json
 import re
 
 import pytest
 
+import config
+import convolutional_autoencoder as ca
 from config import DEFAULTS, UsageError, check
+from conftest import TINY, run_folders
+from run_folder import read_json
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ([], "fp32"), (["avx512_bf16"], "bf16"), (["amx_bf16"], "bf16"), (["avx512_bf16", "amx_bf16"], "bf16")])
+def test_auto_is_bf16_only_where_the_cpu_has_it(monkeypatch, flags, expected):
+    monkeypatch.setattr(config.cpu_features, "bf16_flags", lambda *_: flags)
+    precision, note = config.resolve_precision("auto")
+    assert precision == expected and note.startswith(" (auto: ")
+    assert all(flag in note for flag in flags)
+    # An explicit choice is kept whatever the CPU, with nothing to explain.
+    assert config.resolve_precision("fp32") == ("fp32", "") and config.resolve_precision("bf16") == ("bf16", "")
+
+
+@pytest.mark.parametrize("flags, expected", [([], "fp32"), (["avx512_bf16"], "bf16")])
+def test_training_and_evaluate_run_and_report_the_precision_auto_chose(face_folder, tmp_path, monkeypatch, capsys,
+                                                                       flags, expected):
+    monkeypatch.setattr(config.cpu_features, "bf16_flags", lambda *_: flags)
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--precision", "auto",
+                    "--out", str(out)]) == 0
+    assert f"precision: {expected} (auto: " in capsys.readouterr().out
+    [run] = run_folders(out)
+    assert read_json(run / "config.json")["precision"] == expected  # the one that ran, not "auto"
+
+    assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["precision"] == expected
+    assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder), "--precision", "fp32"]) == 0
+    assert "\nprecision: fp32\n" in capsys.readouterr().out
+
+
+def test_auto_builds_the_model_in_the_chosen_dtype(face_folder, tmp_path, monkeypatch):
+    from evaluation import load_trained
+    out = tmp_path / "save"
+    assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(out)]) == 0
+    [run] = run_folders(out)
+    monkeypatch.setattr(config.cpu_features, "bf16_flags", lambda *_: ["amx_bf16"])
+    model, run_config = load_trained(run)
+    assert run_config["precision"] == "bf16" and model.compute_dtype.name == "bfloat16"
+    model, run_config = load_trained(run, "fp32")
+    assert run_config["precision"] == "fp32" and model.compute_dtype.name == "float32"
 
 
 @pytest.mark.parametrize("override, message", [

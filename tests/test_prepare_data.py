@@ -232,3 +232,40 @@ def test_command_line_exit_status(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"error: archive not found: {missing}; "
                                                   "pass the right file as --images, or a URL"]
+
+
+def test_default_run_refuses_the_committed_folder_before_downloading(tmp_path, capsys):
+    downloads = tmp_path / "downloads"
+    before = sorted(path.name for path in prepare_data.COMMITTED_DATA.joinpath("inputs").iterdir())
+    assert prepare_data.main(["--downloads", str(downloads)]) == 1  # would download, then add to data128_128
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data128_128 holds the 2637 examples committed" in err
+    assert "--out" in err and "--force" in err
+    assert not downloads.exists()
+    assert sorted(path.name for path in prepare_data.COMMITTED_DATA.joinpath("inputs").iterdir()) == before
+
+
+def test_committed_folder_is_added_to_only_with_force(tmp_path, archives, prepared, capsys, monkeypatch):
+    committed = tmp_path / "committed"
+    for sub in SUBFOLDERS:
+        (committed / sub).mkdir(parents=True)
+        name = f"{LABELLED[0]}.jpg"
+        (committed / sub / name).write_bytes((prepared / sub / name).read_bytes())
+    monkeypatch.setattr(prepare_data, "COMMITTED_DATA", committed)
+    for argv in (["--images", str(archives[0]), "--labels", str(archives[1]), "--size", "64"],
+                 ["--from", str(prepared), "--size", "64", "--link"]):
+        assert prepare_data.main([*argv, "--out", str(committed)]) == 1
+        assert "--force" in capsys.readouterr().err
+        assert [len(list((committed / sub).iterdir())) for sub in SUBFOLDERS] == [1, 1, 1]
+    assert prepare_data.main(["--images", str(archives[0]), "--labels", str(archives[1]), "--size", "64",
+                              "--out", str(committed), "--force"]) == 0
+    assert "wrote 4 new examples, kept 1 existing" in capsys.readouterr().out
+    assert [len(list((committed / sub).iterdir())) for sub in SUBFOLDERS] == [5, 5, 5]
+
+
+def test_empty_committed_folder_is_filled_without_force(tmp_path, prepared, capsys, monkeypatch):
+    committed = tmp_path / "committed"
+    (committed / "inputs").mkdir(parents=True)
+    monkeypatch.setattr(prepare_data, "COMMITTED_DATA", committed)
+    assert prepare_data.main(["--from", str(prepared), "--size", "64", "--out", str(committed)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(": 5 inputs, 5 targets, 5 targets_face_only")

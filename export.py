@@ -1,0 +1,239 @@
+"""Export a trained run as a SavedModel and TFLite models that load without this code.
+
+`python convolutional_autoencoder.py export --model-dir pretrained --out exported/` makes OUT a
+SavedModel folder (`saved_model.pb`, `variables/`) and adds `model.tflite` (float32), with --int8
+`model_int8.tflite` (integer arithmetic, calibrated on the run's training images), and a README.md.
+Every model takes uint8 grayscale images at the run's input size and does the rest in its graph:
+scaling to [0, 1], per-image standardisation (when the run used it), the run's test-time flip
+averaging, and the class map. `load_exported` reads an export back for segmenting photos.
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from config import UsageError, make_dataset
+from dataset import CLASS_NAMES, DataError, Dataset
+from evaluation import load_trained, predict
+from metrics import predicted_classes
+
+SIGNATURE = "serving_default"
+FLOAT_TFLITE, INT8_TFLITE = "model.tflite", "model_int8.tflite"
+CALIBRATION_IMAGES = 200
+
+
+class Serving(tf.Module):
+    """A trained model behind one function: uint8 images [batch, H, W, 1] -> {"probabilities", "classes"}.
+
+    `batch` None accepts any number of images (the SavedModel); TFLite gets a fixed batch of 1, so
+    every shape in its graph is known when converting and the whole graph can run on XNNPACK.
+    """
+
+    def __init__(self, model, tta, size, batch=None):
+        super().__init__(name="serving")
+        self.model = model
+
+        @tf.function(input_signature=[tf.TensorSpec([batch, *size, 1], tf.uint8, name="images")])
+        def serve(images):
+            probabilities = predict(model, tf.cast(images, tf.float32) / 255.0, tta)
+            return {"probabilities": probabilities,
+                    "classes": tf.cast(predicted_classes(probabilities), tf.uint8)}
+
+        self.serve = serve
+
+
+def export(model_dir, out, int8=False, data=None, calibration_images=CALIBRATION_IMAGES, log=print):
+    """Write the export of the run in `model_dir` to the new or empty folder `out`; returns its files.
+
+    Everything is written to a scratch folder beside `out` and moved there at the end, so a failed
+    export leaves nothing behind.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out {out} already exists and is not an empty folder: "
+                            "pass a new folder or remove it first")
+    model, config = load_trained(model_dir, "fp32")  # the export runs anywhere, so no bf16 casts inside
+    size = input_size(config)
+    model.check_size(*size)
+    calibration = training_images(model_dir, config, data, calibration_images, size) if int8 else None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    except OSError as error:
+        raise UsageError(f"cannot write the export beside {out} ({error.strerror}): pass another --out") from None
+    try:
+        staging.chmod(0o755)  # mkdtemp makes it private; the export is for others to read
+        serving = Serving(model, config["tta"], size)
+        tf.saved_model.save(serving, str(staging), signatures={SIGNATURE: serving.serve})
+        (staging / FLOAT_TFLITE).write_bytes(to_tflite(model, config["tta"], size))
+        if int8:
+            log(f"calibrating the int8 model on {len(calibration)} training images")
+            (staging / INT8_TFLITE).write_bytes(to_tflite(model, config["tta"], size, calibration))
+        (staging / "README.md").write_text(readme(model_dir, config, model, size, int8))
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(path.name for path in out.iterdir())
+
+
+def input_size(config):
+    """(height, width) the run was trained at; runs that do not record it used data128_128."""
+    size = config.get("image_size", 128)
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+def training_images(model_dir, config, data, count, size):
+    """`count` uint8 images [count, H, W] spread evenly over the run's training split (its split.json)."""
+    split_file = Path(model_dir) / "split.json"
+    if not split_file.is_file():
+        raise UsageError(f"{model_dir} has no split.json, so its training images are unknown: "
+                            "export without --int8 or pass a run folder written by training")
+    if count < 1:
+        raise UsageError(f"--calibration-images {count} must be at least 1")
+    dataset = make_dataset({**config, "data": data or config["data"]}, Dataset.load_split(split_file),
+                              augment=False)
+    if tuple(dataset.image_shape) != size:
+        raise UsageError(f"the images of {data or config['data']} are {dataset.image_shape[0]}x"
+                            f"{dataset.image_shape[1]}, the model's input is {size[0]}x{size[1]}: "
+                            "pass the data folder the run was trained on with --data")
+    rows = np.unique(np.linspace(0, dataset.size("train") - 1, count).round().astype(int))
+    return dataset.examples("train", rows)[0]
+
+
+def to_tflite(model, tta, size, calibration=None):
+    """The TFLite flatbuffer of a batch-1 Serving: float32, or with `calibration` images full-integer
+    (int8 weights and activations; uint8 images in, float32 probabilities out as in the float model)."""
+    serving = Serving(model, tta, size, batch=1)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serving.serve.get_concrete_function()], serving)
+    if calibration is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ({"images": image[None, ..., None]} for image in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    with warnings.catch_warnings():
+        # TensorFlow's calibrator runs its own deprecated tf.lite.Interpreter; the warning is not ours.
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        return converter.convert()
+
+
+def readme(model_dir, config, model, size, int8):
+    classes = CLASS_NAMES[config["targets"]]
+    height, width = size
+    if model.num_classes == 1:
+        probabilities = f"float32 [N, {height}, {width}, 1], the probability of {classes[1]} (sigmoid)"
+        class_map = f"uint8 [N, {height}, {width}], 1 where that probability is >= 0.5, else 0"
+    else:
+        probabilities = (f"float32 [N, {height}, {width}, {model.num_classes}], softmax over "
+                         f"{' / '.join(classes)}")
+        class_map = (f"uint8 [N, {height}, {width}], the most probable class: "
+                     + ", ".join(f"{i} {name}" for i, name in enumerate(classes)))
+    int8_line = (f"- `{INT8_TFLITE}`: the same with int8 weights and activations, calibrated on "
+                 f"training images; same input and outputs.\n" if int8 else "")
+    steps = ["scaling to [0, 1]"]
+    if model.per_image_standardization:
+        steps.append("per-image standardisation")
+    if config["tta"] == "flip":
+        steps.append("averaging with the prediction on the mirrored image")
+    return f"""# Face segmentation model `{model.description}`
+
+Exported from `{model_dir}` by `python convolutional_autoencoder.py export`. Needs TensorFlow (or
+only the LiteRT interpreter for the `.tflite` files), not the code that trained it.
+
+- `saved_model.pb`, `variables/`: a SavedModel (this folder) with the signature `{SIGNATURE}`.
+- `{FLOAT_TFLITE}`: the same model for TFLite / LiteRT, float32.
+{int8_line}
+**Input** `images`: uint8 grayscale images [N, {height}, {width}, 1] (the `.tflite` files take one image,
+[1, {height}, {width}, 1]). Convert photos to grayscale and resize them to {width}x{height} (width x height); the rest
+is inside the model: {", ".join(steps)}.
+
+**Outputs**
+- `probabilities`: {probabilities}.
+- `classes`: {class_map}.
+
+## Python, TensorFlow
+
+```python
+import tensorflow as tf
+serve = tf.saved_model.load("path/to/this/folder").signatures["{SIGNATURE}"]
+out = serve(images=tf.constant(images))        # images: uint8 numpy array [N, {height}, {width}, 1]
+probabilities, classes = out["probabilities"].numpy(), out["classes"].numpy()
+```
+
+## Python, TFLite
+
+```python
+from ai_edge_litert.interpreter import Interpreter      # pip install ai-edge-litert
+run = Interpreter(model_path="path/to/this/folder/{FLOAT_TFLITE}").get_signature_runner("{SIGNATURE}")
+out = run(images=image[None])                         # image: uint8 numpy array [{height}, {width}, 1]
+probabilities, classes = out["probabilities"][0], out["classes"][0]
+```
+
+(`tf.lite.Interpreter` of TensorFlow 2.21 runs them too, but is deprecated in favour of LiteRT.)
+"""
+
+
+def is_export(folder):
+    """Whether `folder` is an export (a SavedModel folder) rather than a training run folder."""
+    return (Path(folder) / "saved_model.pb").is_file()
+
+
+def load_exported(folder):
+    """(forward, (height, width), num_classes) of an export: forward(uint8 images [N, H, W, 1]) returns
+    the probabilities [N, H, W, num_classes] as a tensor."""
+    if not is_export(folder):
+        raise UsageError(f"{folder} holds no saved_model.pb: pass a folder written by "
+                            "`python convolutional_autoencoder.py export`")
+    loaded = tf.saved_model.load(str(folder))
+    signature = loaded.signatures[SIGNATURE]
+    height, width = signature.structured_input_signature[1]["images"].shape[1:3]
+    num_classes = signature.structured_outputs["probabilities"].shape[-1]
+
+    def forward(images):
+        # Looked up on `loaded` so that the closure keeps the variables the signature reads alive.
+        return loaded.signatures[SIGNATURE](images=tf.convert_to_tensor(images, tf.uint8))["probabilities"]
+
+    return forward, (height, width), num_classes
+
+
+def tflite_runner(path, threads=None):
+    """The serving signature of a `.tflite` file as a function images=... -> outputs (LiteRT interpreter)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise UsageError("running a .tflite model needs the LiteRT interpreter: "
+                            "pip install ai-edge-litert (it is in requirements-dev.txt)") from None
+    return Interpreter(model_path=str(path), num_threads=threads).get_signature_runner(SIGNATURE)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="convolutional_autoencoder.py export",
+        description="Export a trained run as a SavedModel and TFLite models (uint8 grayscale images in, "
+                    "probabilities and class map out) that load without this code.")
+    parser.add_argument("--model-dir", default="pretrained", help="run folder or pretrained/ (default: pretrained)")
+    parser.add_argument("--out", required=True, help="new or empty folder to write the export to")
+    parser.add_argument("--int8", action="store_true",
+                        help="also write model_int8.tflite, integer arithmetic calibrated on training images")
+    parser.add_argument("--data", help="data folder of the calibration images (default: the run's)")
+    parser.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
+                        help=f"training images to calibrate --int8 on (default: {CALIBRATION_IMAGES})")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        files = export(args.model_dir, args.out, args.int8, args.data, args.calibration_images)
+    except (UsageError, DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"exported {args.model_dir} to {os.path.join(args.out, '')}: {', '.join(files)}")
+    return 0

@@ -1,0 +1,186 @@
+"""export.py on tiny runs trained once per module on synthetic 64x64 faces: the SavedModel and the
+TFLite models give the run's own predictions, for several kinds of description."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import convolutional_autoencoder as ca
+import export
+from config import UsageError
+from conftest import ROOT, make_face_folder
+from dataset import load_folder
+from evaluation import load_trained, predict
+from metrics import predicted_classes
+
+# Two pools, so the first one has a skip link (the last pool never has one).
+ARCH = "C3,8,2M2C3,8,1M2"
+RUNS = {
+    "face, tied, skips, flip averaging": ["--tta", "flip"],
+    "3 classes, untied, no skips, no standardisation": ["--targets", "classes3", "--untied", "--no-skips",
+                                                        "--no-standardization", "--tta", "flip"],
+    "face+hair, linear output, no batch norm": ["--targets", "face_hair", "--linear-output", "--no-batch-norm"],
+}
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    return make_face_folder(tmp_path_factory.mktemp("data") / "faces", persons=10, size=64)
+
+
+def train_tiny(faces, out, switches):
+    assert ca.main(["--data", str(faces), "--arch", ARCH, "--max-steps", "2", "--batch-size", "4",
+                    "--eval-every", "2", "--out", str(out), *switches]) == 0
+    (run,) = (out / ARCH).iterdir()
+    return run
+
+
+@pytest.fixture(scope="module", params=list(RUNS))
+def exported(request, faces, tmp_path_factory):
+    """(run folder, export folder, uint8 test images [N, 64, 64, 1]) of one kind of run."""
+    tmp = tmp_path_factory.mktemp("run")
+    run = train_tiny(faces, tmp / "save", RUNS[request.param])
+    export.export(run, tmp / "exported", log=lambda message: None)
+    _, images, _ = load_folder(faces)
+    return run, tmp / "exported", images[:6, ..., None]
+
+
+def run_predictions(run, images):
+    model, config = load_trained(run, "fp32")
+    return predict(model, tf.cast(images, tf.float32) / 255.0, config["tta"]).numpy()
+
+
+def test_saved_model_gives_the_run_s_probabilities_and_classes(exported):
+    run, folder, images = exported
+    # Loaded in one expression as the export's README shows: the signature keeps its variables alive.
+    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    out = serve(images=tf.constant(images))
+    expected = run_predictions(run, images)
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-6)
+    assert out["classes"].dtype == tf.uint8
+    np.testing.assert_array_equal(out["classes"].numpy(), predicted_classes(expected).numpy())
+
+
+def test_float_tflite_gives_the_run_s_probabilities_one_image_at_a_time(exported):
+    run, folder, images = exported
+    run_tflite = export.tflite_runner(folder / export.FLOAT_TFLITE)
+    expected = run_predictions(run, images)
+    for image, probabilities in zip(images, expected):
+        out = run_tflite(images=image[None])
+        assert out["classes"].dtype == np.uint8 and out["classes"].shape == (1, 64, 64)
+        np.testing.assert_allclose(out["probabilities"][0], probabilities, atol=1e-4)
+
+
+def test_load_exported_gives_infer_a_batched_forward_pass(exported):
+    run, folder, images = exported
+    forward, size, num_classes = export.load_exported(folder)
+    model, _ = load_trained(run, "fp32")
+    assert size == (64, 64) and num_classes == model.num_classes
+    np.testing.assert_allclose(forward(images).numpy(), run_predictions(run, images), atol=1e-6)
+    assert forward(images[:1]).shape == (1, 64, 64, num_classes)
+    assert export.is_export(folder) and not export.is_export(run) and not export.is_export(folder / "nothing")
+    with pytest.raises(UsageError, match="holds no saved_model.pb"):
+        export.load_exported(run)
+
+
+def test_readme_names_input_outputs_and_both_ways_to_call(exported):
+    run, folder, _ = exported
+    text = (folder / "README.md").read_text()
+    assert "[N, 64, 64, 1]" in text and "[1, 64, 64, 1]" in text
+    assert 'tf.saved_model.load("path/to/this/folder").signatures["serving_default"]' in text
+    assert "get_signature_runner" in text and export.INT8_TFLITE not in text
+    model, config = load_trained(run, "fp32")
+    assert ("per-image standardisation" in text) == model.per_image_standardization
+    assert ("mirrored image" in text) == (config["tta"] == "flip")
+    if model.num_classes == 3:
+        assert "0 background, 1 face, 2 hair" in text
+
+
+@pytest.fixture(scope="module")
+def face_run(faces, tmp_path_factory):
+    return train_tiny(faces, tmp_path_factory.mktemp("face") / "save", ["--tta", "flip"])
+
+
+def test_int8_model_computes_in_int8_and_stays_near_the_float_model(face_run, faces, tmp_path):
+    files = export.export(face_run, tmp_path / "exported", int8=True, calibration_images=8, log=lambda m: None)
+    assert export.INT8_TFLITE in files and export.FLOAT_TFLITE in files
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(tmp_path / "exported" / export.INT8_TFLITE))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    convolutions = [op for op in interpreter._get_ops_details() if op["op_name"] in ("CONV_2D", "TRANSPOSE_CONV")]
+    assert convolutions
+    for op in convolutions:
+        assert all(tensors[i]["dtype"] in (np.int8, np.int32) for i in op["inputs"] if i >= 0), op
+    _, images, _ = load_folder(faces)
+    run_int8 = export.tflite_runner(tmp_path / "exported" / export.INT8_TFLITE)
+    expected = run_predictions(face_run, images[:4, ..., None])
+    for image, probabilities in zip(images, expected):
+        out = run_int8(images=image[None, ..., None])
+        assert out["probabilities"].dtype == np.float32 and out["classes"].dtype == np.uint8
+        assert np.abs(out["probabilities"][0] - probabilities).mean() < 0.05
+    assert "model_int8.tflite" in (tmp_path / "exported" / "README.md").read_text()
+
+
+def test_calibration_images_are_spread_over_the_training_split(face_run, faces):
+    _, config = load_trained(face_run, "fp32")
+    split = json.loads((face_run / "split.json").read_text())
+    names, images, _ = load_folder(faces)
+    train = images[[names.index(name) for name in split["train"]]]
+    chosen = export.training_images(face_run, config, None, 3, (64, 64))
+    np.testing.assert_array_equal(chosen, train[[0, (len(train) - 1) // 2, len(train) - 1]])
+    assert len(export.training_images(face_run, config, str(faces), 1000, (64, 64))) == len(train)
+
+
+def test_not_a_run_folder_exits_2_with_one_sentence(tmp_path):
+    (tmp_path / "photos").mkdir()
+    result = subprocess.run([sys.executable, str(ROOT / "convolutional_autoencoder.py"), "export",
+                             "--model-dir", str(tmp_path / "photos"), "--out", str(tmp_path / "exported")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    # TensorFlow's own start-up lines come before it.
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert error == result.stderr.splitlines()[-1] and f"{tmp_path / 'photos'} has no config.json" in error
+    assert not (tmp_path / "exported").exists()
+
+
+def test_non_empty_out_folder_is_refused_and_left_alone(face_run, tmp_path, capsys):
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "mine.txt").write_text("keep")
+    assert ca.main(["export", "--model-dir", str(face_run), "--out", str(tmp_path / "exported")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {tmp_path / 'exported'} already exists" in err
+    assert [p.name for p in (tmp_path / "exported").iterdir()] == ["mine.txt"]
+
+
+def test_empty_out_folder_is_filled(face_run, tmp_path, capsys):
+    (tmp_path / "exported").mkdir()
+    assert ca.main(["export", "--model-dir", str(face_run), "--out", str(tmp_path / "exported")]) == 0
+    assert export.is_export(tmp_path / "exported")
+    assert capsys.readouterr().out.startswith(f"exported {face_run} to {tmp_path / 'exported'}/: README.md")
+
+
+def test_missing_calibration_data_is_named_before_anything_is_written(face_run, tmp_path, capsys):
+    assert ca.main(["export", "--model-dir", str(face_run), "--out", str(tmp_path / "exported"), "--int8",
+                    "--data", str(tmp_path / "no_data")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"data folder {tmp_path / 'no_data'} does not exist" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_failing_halfway_leaves_nothing_behind(face_run, tmp_path, monkeypatch):
+    def fail(*args):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(export, "to_tflite", fail)  # after the SavedModel was written
+    with pytest.raises(RuntimeError):
+        export.export(face_run, tmp_path / "exported")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_that_cannot_be_made_is_a_usage_error(face_run, tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="cannot write the export beside"):
+        export.export(face_run, tmp_path / "file" / "exported")
