@@ -1,8 +1,10 @@
 """A run's configuration: the reference recipe every training flag defaults to, and the model and the
 dataset a configuration (a run's config.json) builds."""
+import math
+
 import cpu_features
 from dataset import Dataset
-from model import REFERENCE_DESCRIPTION, Model
+from model import REFERENCE_DESCRIPTION, Model, check_description
 
 # The reference recipe. Every flag of the training command defaults to this table.
 DEFAULTS = {
@@ -51,10 +53,24 @@ def resolve_precision(precision):
 
 
 def check(config):
-    """Raise UsageError, naming the flag, for a configuration that cannot train."""
+    """Raise UsageError, naming the flag, for a configuration that cannot train; before any data is read."""
+    for key in ("epochs", "batch_size", "eval_every", "max_steps"):
+        if config[key] is not None and config[key] < 1:
+            raise UsageError(f"{flag(key)} {config[key]} must be at least 1")
+    for key in ("lr", "max_minutes"):
+        if config[key] is not None and not 0 < config[key] < math.inf:
+            raise UsageError(f"{flag(key)} {config[key]} must be a positive number")
     if not 0 <= config["clean_epochs"] <= config["epochs"]:
         raise UsageError(f"--clean-epochs {config['clean_epochs']} is not a number of epochs of this run: "
                          f"pass a number from 0 to --epochs ({config['epochs']})")
+    if config["seed"] < 0:
+        raise UsageError(f"--seed {config['seed']} must be 0 or more")
+    check_description(config["arch"], config["linear_output"])
+
+
+def flag(key):
+    """The command-line flag of a configuration key: batch_size -> --batch-size."""
+    return "--" + key.replace("_", "-")
 
 
 def input_size(config):

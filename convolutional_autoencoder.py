@@ -10,6 +10,7 @@ import re
 import sys
 from pathlib import Path
 
+import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its C++ start-up lines)
 import numpy as np
 import tensorflow as tf
 
@@ -94,7 +95,9 @@ def parse_evaluate_args(argv):
                                      description="Evaluate a trained model on a split of a data folder.")
     parser.add_argument("--model-dir", default="pretrained", help="run folder or pretrained/ (default: pretrained)")
     parser.add_argument("--data", help="data folder (default: the one the model was trained on)")
-    parser.add_argument("--split", default="test", choices=(*SPLITS, "all"))
+    parser.add_argument("--split", choices=(*SPLITS, "all"),
+                        help="all: every image in the data folder (default: test, or all when the folder "
+                             "does not hold the model's split)")
     parser.add_argument("--tta", choices=("none", "flip"), help="default: the setting the model was trained with")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto (default): bf16 where the CPU has it natively (AVX512-BF16, AMX), else fp32")
@@ -124,16 +127,18 @@ def print_summary(argv):
 def print_evaluation(argv):
     """The `evaluate` command: the scores of a trained model, and how long it and its sources trained."""
     args = parse_evaluate_args(argv)
-    result = evaluate(args.model_dir, args.data, args.split, args.tta, args.precision, args.batch_size)
+    result = evaluate(args.model_dir, args.data, args.split, args.tta, args.precision, args.batch_size,
+                      log=lambda message: print(message, file=sys.stderr))
     steps, minutes = training_time(args.model_dir)
     sources = [(str(folder), *training_time(folder)) for folder in init_chain(args.model_dir)]
     if args.json:
-        print(json.dumps({**{k: result[k] for k in (*METRIC_NAMES, "images", "classes", "class_iu", "precision")},
+        keys = (*METRIC_NAMES, "images", "classes", "class_iu", "split", "precision")
+        print(json.dumps({**{k: result[k] for k in keys},
                           "train_steps": steps, "train_minutes": minutes,
                           "init_from": [{"model_dir": folder, "train_steps": s, "train_minutes": m}
                                         for folder, s, m in sources]}))
         return
-    print(f"{args.model_dir} on {args.split} ({result['images']} images): {format_scores(result)}")
+    print(f"{args.model_dir} on {result['split']} ({result['images']} images): {format_scores(result)}")
     print(f"precision: {result['precision']}{resolve_precision(args.precision)[1]}")
     print("per-class IU: " + "  ".join(f"{name} {'—' if iu is None else f'{100 * iu:.2f}%'}"
                                        for name, iu in zip(result["classes"], result["class_iu"])))

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from image_file import ImageFileError, read_image
 from imgaug_config import augment_batch
 
 INPUTS, FACE_HAIR, FACE_ONLY = "inputs", "targets", "targets_face_only"
@@ -56,10 +57,10 @@ def split_by_person(names, seed, fractions=(0.7, 0.15)):
 
 
 def _read_gray(path):
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise DataError(f"cannot read image {path}: replace or remove the file")
-    return image
+    try:
+        return read_image(path, cv2.IMREAD_GRAYSCALE)
+    except ImageFileError as error:
+        raise DataError(f"{error}; replace or remove the file") from None
 
 
 def _images_by_stem(folder):

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from config import DEFAULTS, build_model, make_dataset, resolve_precision
-from dataset import CLASS_NAMES, Dataset
+from dataset import CLASS_NAMES, DataError, Dataset, list_folder
 from metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
 from run_folder import check_run_folder, read_json
 
@@ -78,21 +78,34 @@ def load_trained(model_dir, precision="auto"):
     return model, config
 
 
-def evaluate(model_dir, data=None, split="test", tta=None, precision="auto", batch_size=100):
-    """The four metrics of a trained model on one split (or `all`) of a data folder, with its
-    per-class IU and class names (`class_iu`, `classes`).
+def evaluate(model_dir, data=None, split=None, tta=None, precision="auto", batch_size=100, log=print):
+    """The four metrics of a trained model on one split of a data folder, or on every image in it
+    (`all`), with its per-class IU, class names, what was scored and the precision that ran
+    (`class_iu`, `classes`, `split`, `precision`).
 
-    `tta` defaults to the run's own setting, so the test numbers match its metrics.json (in fp32;
-    bf16 moves the shipped models' scores by less than 0.01 points). `precision` is the one that ran.
+    `split` None scores the test split, or every image when the folder does not hold the model's
+    split (a folder it was not trained on), and says so through `log`. `tta` defaults to the run's own
+    setting, so the test numbers match its metrics.json (in fp32; bf16 moves the shipped models'
+    scores by less than 0.01 points).
     """
     model, config = load_trained(model_dir, precision)
     tta = tta or config["tta"]
     config = {**config, "batch_size": batch_size, "data": data or config["data"]}
     saved_split = Dataset.load_split(Path(model_dir) / "split.json")
+    names = list_folder(config["data"], config["targets"], config["skip_bad"], log)
+    missing = [name for part in saved_split.values() for name in part if name not in names]
+    if split is None:
+        split = "all" if missing else "test"
+        if missing:
+            log(f"{config['data']} does not hold the model's split ({len(missing)} of its images are not in it), "
+                f"so every image in it is scored (--split all)")
+    elif missing and split != "all":
+        raise DataError(f"the model's split names {len(missing)} images not in {config['data']} (first: "
+                        f"{missing[0]}): pass --split all to score every image in it")
     if split == "all":
-        saved_split = {"train": [], "validation": [], "test": sorted(sum(saved_split.values(), []))}
-        split = "test"
-    dataset = make_dataset(config, saved_split, augment=False)
+        dataset = make_dataset(config, {"train": [], "validation": [], "test": list(names)}, augment=False)
+    else:
+        dataset = make_dataset(config, saved_split, augment=False)
     model.check_size(*dataset.image_shape)
-    return {**evaluate_split(model, dataset, split, tta), "classes": CLASS_NAMES[config["targets"]],
-            "precision": config["precision"]}
+    scored = evaluate_split(model, dataset, "test" if split == "all" else split, tta)
+    return {**scored, "classes": CLASS_NAMES[config["targets"]], "split": split, "precision": config["precision"]}

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its C++ start-up lines)
 import face_detection
 
 ROOT = Path(__file__).resolve().parent

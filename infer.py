@@ -21,10 +21,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its C++ start-up lines)
 import tensorflow as tf
 
 import export
 import face_alignment
+import image_file
 import face_detection
 from config import PRECISIONS, UsageError, input_size
 from evaluation import load_trained, predict
@@ -42,8 +44,6 @@ WORKERS = max(2, os.cpu_count() or 2)
 # and ignore the orientation, so the mask would not line up with the photo as viewers show it).
 READ_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 NO_FACE_NAMES_SHOWN = 10
-# A JPEG's end-of-image marker must lie this close to the end of the file.
-JPEG_TAIL = 1024
 
 
 def parse_args(argv):
@@ -409,29 +409,14 @@ def read_photo(job, framer, keep_color):
 
 
 def read_image(path):
-    """(8-bit gray or BGR image, None), or (None, why the file cannot be read).
-
-    OpenCV decodes a truncated JPEG without complaint, filling the missing part with gray, so a JPEG
-    must end with its end-of-image marker, or hold one after its last start-of-scan marker when other data
-    follows the image (motion photos append a video).
-    """
+    """(8-bit gray or BGR image, None), or (None, why the file cannot be read): image_file refuses
+    truncated and corrupt files, which OpenCV alone would half-decode."""
     try:
-        with open(path, "rb") as f:
-            start = f.read(2)
-            f.seek(max(0, os.path.getsize(path) - JPEG_TAIL), os.SEEK_SET)
-            tail = f.read()
-    except OSError as error:
-        return None, f"cannot be read ({error.strerror})"
-    if start == b"\xff\xd8" and b"\xff\xd9" not in tail:
-        data = Path(path).read_bytes()
-        if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
-            return None, "a truncated JPEG (no end-of-image marker); re-export or re-download it"
-    try:
-        image = cv2.imread(str(path), READ_FLAGS)
-    except cv2.error:
-        image = None
-    if image is None or image.size == 0:
-        return None, "not a readable image"
+        image = image_file.read_image(path, READ_FLAGS)
+    except image_file.ImageFileError as error:
+        return None, f"{error.problem}; re-export or re-download it"
+    if image.size == 0:
+        return None, "an empty image"
     return to_8bit(image), None
 
 

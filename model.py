@@ -41,6 +41,31 @@ def layers_from_description(text, skip_connections=True):
     return layers
 
 
+def check_description(text, linear_output=False):
+    """Raise ValueError unless the Model can build the description `text` (with `linear_output`)."""
+    layers = layers_from_description(text)
+    if linear_output:
+        _check_linear_output(layers)
+
+
+def _check_linear_output(layers):
+    if not isinstance(layers[0], Conv2d):
+        raise ValueError(f"a linear output needs a description that starts with a convolution, "
+                         f"not {layers[0].description}")
+
+
+def activation_elements(text, height, width, num_classes=1):
+    """Elements of every encoder and decoder layer's output for one height x width image of the
+    description `text`: the tensors a training step keeps for its backward pass, one of each size."""
+    elements, channels = 0, 1
+    for i, layer in enumerate(layers_from_description(text)):
+        elements += height * width * (num_classes if i == 0 else channels)  # the mirror gives back its input
+        height, width = -(-height // layer.shrink), -(-width // layer.shrink)
+        channels = getattr(layer, "output_channels", channels)
+        elements += height * width * channels
+    return elements
+
+
 class Model(tf.Module):
     """Encoder of Layer objects; the decoder is each layer's mirror, in reverse order.
 
@@ -66,9 +91,7 @@ class Model(tf.Module):
         self.num_classes = num_classes
         self.linear_output = linear_output
         if linear_output:
-            if not isinstance(self.layers[0], Conv2d):
-                raise ValueError(f"a linear output needs a description that starts with a convolution, "
-                                 f"not {self.layers[0].description}")
+            _check_linear_output(self.layers)
             self.layers[0].linear_mirror = True
         self.compute_dtype = tf.dtypes.as_dtype(compute_dtype)
         channels = 1

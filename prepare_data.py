@@ -32,6 +32,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from image_file import ImageFileError, decode_image, read_image
+
 IMAGES_URL = "http://vis-www.cs.umass.edu/lfw/lfw-funneled.tgz"
 LABELS_URL = "http://vis-www.cs.umass.edu/lfw/part_labels/parts_lfw_funneled_gt_images.tgz"
 ROOT = Path(__file__).resolve().parent
@@ -170,10 +172,10 @@ def read_labels(archive, size):
     """Map each label image's stem to its class map (the LABEL_CHANNELS index of every pixel), size x size."""
     labels = {}
     for stem, data in read_members(archive, ".ppm"):
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise DataError(f"could not decode label image {stem}.ppm in {archive}; "
-                            f"download the archive again")
+        try:
+            bgr = decode_image(data, f"{stem}.ppm in {archive}", cv2.IMREAD_COLOR)
+        except ImageFileError as error:
+            raise DataError(f"{error}; download the archive again") from None
         classes = np.argmax(bgr[..., ::-1], axis=2).astype(np.uint8)
         # Nearest-neighbour resizing of class indices keeps the masks strictly binary.
         labels[stem] = cv2.resize(classes, (size, size), interpolation=cv2.INTER_NEAREST)
@@ -207,9 +209,10 @@ def read_members(archive, suffix):
 
 def make_example(stem, photo, classes, size):
     """Return the JPEG bytes of (grayscale input, face+hair mask, face mask) for one labelled photo."""
-    gray = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if gray is None:
-        raise DataError(f"could not decode photo {stem}.jpg; download the photos archive again")
+    try:
+        gray = decode_image(photo, f"{stem}.jpg", cv2.IMREAD_GRAYSCALE)
+    except ImageFileError as error:
+        raise DataError(f"{error}; download the photos archive again") from None
     gray = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
     face_and_hair = np.where(classes != LABEL_CHANNELS["background"], 255, 0).astype(np.uint8)
     face = np.where(classes == LABEL_CHANNELS["face"], 255, 0).astype(np.uint8)
@@ -231,9 +234,10 @@ def fill_from_folder(source, out, size, link):
     if not stems["inputs"]:
         raise DataError(f"{source / 'inputs'} is empty; pass a prepared folder to --from")
     first = visible_files(source / "inputs")[0]
-    image = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError(f"could not read image {first}; check that {source} holds JPEG images")
+    try:
+        image = read_image(first, cv2.IMREAD_UNCHANGED)
+    except ImageFileError as error:
+        raise DataError(f"{error}; check that {source} holds JPEG images") from None
     if image.shape[:2] != (size, size):
         raise DataError(f"{first} is {image.shape[1]}x{image.shape[0]}, not {size}x{size}; "
                         f"pass --size {image.shape[0]} to match {source}")

@@ -19,9 +19,17 @@ from config import UsageError, build_model, check, make_dataset, resolve_precisi
 from dataset import Dataset
 from evaluation import evaluate_split, evaluation_step, format_scores
 from metrics import METRIC_NAMES, predicted_classes
-from model import Model, probabilities
+from model import Model, activation_elements, probabilities
 from plots import examples_figure, figure_to_array, plt
 from run_folder import CHECKPOINT_BEST, CHECKPOINT_LATEST, check_run_folder, new_run_dir, read_json, write_json
+
+
+# Memory a training step holds per element of one image's layer outputs (activation_elements). Peak
+# RSS of `/usr/bin/time -f %M python convolutional_autoencoder.py --batch-size B --max-steps 2` on
+# data128_128/ (the reference network: 1,274,112 elements per image) was 1716 MiB at B = 50, 3966 MiB
+# at B = 200 and 6747 MiB at B = 400: 14.4 MiB, or 11.8 bytes per element, for each image more (12.3
+# from 50 to 200). 16 keeps a margin of a third.
+STEP_BYTES_PER_ACTIVATION = 16
 
 
 class TrainingError(Exception):
@@ -83,6 +91,9 @@ class Run:
         if config["strategy"] != "default":
             log(f"strategy {config['strategy']}: {replicas} replicas of {config['batch_size']} images, "
                 f"global batch {config['batch_size'] * replicas}")
+        # The replicas on this machine: mirrored keeps one per local device in this process.
+        local_replicas = 1 if config["strategy"] == "default" else len(self.strategy.extended.worker_devices)
+        check_memory(config, dataset.image_shape, dataset.size("train"), local_replicas)
         self.steps_per_epoch = dataset.steps_per_epoch(replicas)
         self.total_steps = config["epochs"] * self.steps_per_epoch
         if config["max_steps"] is not None:
@@ -234,6 +245,39 @@ class Run:
         write_json(self.folder / "metrics.json", {**metrics, "test": test})
         self.log(f"best checkpoint (step {metrics['step']}) on the test split: {format_scores(test)}")
         self.log(f"run folder: {self.folder}")
+
+
+def check_memory(config, image_shape, train_images, replicas=1):
+    """Refuse a batch whose training step would not fit in the memory this machine has available.
+
+    The step keeps every layer's output for the backward pass: STEP_BYTES_PER_ACTIVATION per element
+    of them (activation_elements) for each image this machine's `replicas` take in one step (a batch,
+    or all `train_images` when they are fewer), against /proc/meminfo's MemAvailable, read after the
+    data is in memory.
+    """
+    available = available_memory()
+    num_classes = 3 if config["targets"] == "classes3" else 1
+    per_image = STEP_BYTES_PER_ACTIVATION * activation_elements(config["arch"], *image_shape, num_classes)
+    needed = per_image * min(config["batch_size"], train_images) * replicas
+    if available is not None and needed > available:
+        largest = max(1, int(available // per_image // replicas))
+        raise UsageError(
+            f"--batch-size {config['batch_size']} needs about {needed / 2 ** 30:.1f} GiB for a training step "
+            f"of {config['arch']} on {'x'.join(map(str, image_shape))} images (estimated from the layer "
+            f"shapes), more than the {available / 2 ** 30:.1f} GiB this machine has available: "
+            f"pass --batch-size {largest} or less")
+
+
+def available_memory():
+    """Bytes of memory the kernel can give without swapping (MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def loss_function(kind, num_classes):

@@ -33,6 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
 import face_alignment  # noqa: E402
 import face_detection  # noqa: E402
 import infer  # noqa: E402
@@ -70,7 +71,7 @@ def main(argv=None):
     if len(single) < FACES_PER_SCENE:
         raise SystemExit(f"error: fewer than {FACES_PER_SCENE} single-face pictures in {data}; is it the LFW data?")
 
-    _, forward, size = infer.loaded_model(str(model_dir), "fp32", "none")
+    forward, size, _ = infer.loaded_model(str(model_dir), "fp32", "none")
     ious = {"default": [], "whole_image": [], "exact": []}
     found = placed = extra = 0
     for index in range(args.scenes):

@@ -6,7 +6,6 @@ the model included) and no other precision's. Prints one JSON line.
 import argparse
 import json
 import math
-import os
 import resource
 import sys
 import tempfile
@@ -15,8 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

@@ -80,6 +80,19 @@ def test_corrupt_image_is_named(face_folder):
         load_folder(face_folder)
 
 
+def test_truncated_image_is_named_and_can_be_skipped(face_folder):
+    path = face_folder / "targets_face_only" / "Person_03_0001.jpg"
+    path.write_bytes(path.read_bytes()[:-2])  # all but the end-of-image marker: OpenCV alone reads it
+    assert cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) is not None
+    with pytest.raises(DataError, match=r"cannot read image .*Person_03_0001.jpg: it ends before its end-of-image "
+                                        r"marker \(truncated\); replace or remove the file.*--skip-bad"):
+        load_folder(face_folder)
+    logged = []
+    names, _, _ = load_folder(face_folder, skip_bad=True, log=logged.append)
+    assert "Person_03_0001" not in names and len(names) == 11
+    assert any("Person_03_0001.jpg" in line for line in logged)
+
+
 def test_size_mismatch_is_named(face_folder):
     cv2.imwrite(str(face_folder / "targets_face_only" / "Person_04_0001.jpg"), np.zeros((32, 32), np.uint8))
     with pytest.raises(DataError, match=r"Person_04_0001: input and targets differ in size"):

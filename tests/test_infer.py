@@ -212,7 +212,7 @@ def test_truncated_jpeg_is_named_and_skipped(model_dir, tmp_path, capsys):
     assert infer.main([str(tmp_path / name) for name in ("cut.jpg", "whole.jpg", "motion.jpg")] +
                       ["--model-dir", str(model_dir), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
-    assert "cut.jpg: a truncated JPEG" in err and "whole.jpg" not in err and "motion.jpg" not in err
+    assert "cut.jpg: it ends before its end-of-image marker (truncated)" in err and "whole.jpg" not in err and "motion.jpg" not in err
     assert "Traceback" not in err
     assert not (tmp_path / "out" / "cut_mask.png").exists() and (tmp_path / "out" / "whole_mask.png").exists()
 

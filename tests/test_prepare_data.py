@@ -52,19 +52,22 @@ def add_file(tar, name, data):
     tar.addfile(info, io.BytesIO(data))
 
 
-def make_archives(folder, labelled=LABELLED, photographed=LABELLED + [UNLABELLED]):
-    """Write images.tgz (lfw_funneled/<Person>/<stem>.jpg) and labels.tgz (.../<stem>.ppm) into `folder`."""
+def make_archives(folder, labelled=LABELLED, photographed=LABELLED + [UNLABELLED], truncated=()):
+    """Write images.tgz (lfw_funneled/<Person>/<stem>.jpg) and labels.tgz (.../<stem>.ppm) into `folder`;
+    the photos and labels named in `truncated` lose the second half of their bytes."""
     images, labels = folder / "lfw-funneled.tgz", folder / "parts_lfw_funneled_gt_images.tgz"
     with tarfile.open(images, "w:gz") as tar:
         for seed, stem in enumerate(photographed):
             photo, _ = synthetic_example(seed)
             jpeg = cv2.imencode(".jpg", photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 98])[1].tobytes()
-            add_file(tar, f"lfw_funneled/{stem.rsplit('_', 1)[0]}/{stem}.jpg", jpeg)
+            add_file(tar, f"lfw_funneled/{stem.rsplit('_', 1)[0]}/{stem}.jpg",
+                     jpeg[:len(jpeg) // 2] if stem in truncated else jpeg)
     with tarfile.open(labels, "w:gz") as tar:
         for seed, stem in enumerate(labelled):
             _, label = synthetic_example(seed)
             # Written by hand as binary PPM (RGB bytes) so a BGR/RGB mix-up in the script shows.
-            add_file(tar, f"parts_lfw_funneled_gt_images/{stem}.ppm", b"P6\n250 250\n255\n" + label.tobytes())
+            ppm = b"P6\n250 250\n255\n" + label.tobytes()
+            add_file(tar, f"parts_lfw_funneled_gt_images/{stem}.ppm", ppm[:len(ppm) // 2] if stem in truncated else ppm)
     return images, labels
 
 
@@ -170,6 +173,20 @@ def test_label_without_photo_fails_before_writing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and LABELLED[0] in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("what", ["photo", "label"])
+def test_truncated_photo_or_label_is_named(tmp_path, capsys, what):
+    stem = LABELLED[2]
+    (tmp_path / "cut").mkdir()
+    cut = dict(zip(("photo", "label"), make_archives(tmp_path / "cut", truncated=[stem])))
+    whole = dict(zip(("photo", "label"), make_archives(tmp_path)))
+    archives = {**whole, what: cut[what]}
+    code = prepare_data.main(["--images", str(archives["photo"]), "--labels", str(archives["label"]),
+                              "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    name = f"{stem}.jpg" if what == "photo" else f"{stem}.ppm"
+    assert code == 1 and f"cannot read image {name}" in err and "(truncated)" in err, err
 
 
 @pytest.mark.parametrize("link", [False, True])

@@ -240,3 +240,15 @@ def test_streaming_training_matches_memory_and_names_a_bad_file(face_folder, tmp
     assert ca.main([*args, "--streaming", "--epochs", "1", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
     assert "cannot read image" in err and "Person_05_0002.jpg" in err and "Traceback" not in err
+
+
+def test_streaming_names_a_truncated_image_as_the_in_memory_reader_does(face_folder, tmp_path, capsys):
+    path = face_folder / "inputs" / "Person_05_0002.jpg"
+    path.write_bytes(path.read_bytes()[:-2])  # all but the end-of-image marker: OpenCV alone reads it
+    args = ["--data", str(face_folder), "--arch", "C3,8,2C3,8,1M2", "--batch-size", "4", "--epochs", "1"]
+    sentence = f"cannot read image {path}: it ends before its end-of-image marker (truncated)"
+    assert ca.main([*args, "--streaming", "--out", str(tmp_path / "streaming")]) == 2
+    err = capsys.readouterr().err
+    assert sentence in err and "Traceback" not in err
+    assert ca.main([*args, "--out", str(tmp_path / "memory")]) == 2
+    assert sentence in capsys.readouterr().err

@@ -1,0 +1,49 @@
+"""TensorFlow without its C++ start-up lines: import this module first in every entry point.
+
+Importing TensorFlow and finding its devices prints lines that are not the project's, and on a machine
+without a GPU one of them reads like an error: the absl notice "All log messages before
+absl::InitializeLog() is called are written to STDERR", cudart_stub's "Could not find cuda drivers",
+cpu_feature_guard's note on CPU instructions, and "E0000 ... failed call to cuInit". Some come before
+TensorFlow reads TF_CPP_MIN_LOG_LEVEL, so the level alone cannot hide them: standard error is caught
+while TensorFlow starts and written back without those lines. The cuInit failure is hidden only when
+cudart_stub also said there are no CUDA drivers; any other line, and everything after start-up
+(TensorFlow's warnings and errors, the project's own messages), is shown as usual.
+"""
+import os
+import re
+import sys
+import tempfile
+
+# INFO lines after start-up (e.g. cpu_feature_guard, oneDNN notices) are hidden, warnings and errors not.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+START_UP_LINES = re.compile(r"All log messages before absl::InitializeLog\(\) is called|cudart_stub\.cc.*"
+                            r"Could not find cuda drivers|cpu_feature_guard\.cc|^To enable the following "
+                            r"instructions|oneDNN custom operations are on")
+NO_DRIVER_CUINIT = re.compile(r"cuda_(platform|diagnostics|executor)\.cc.*(failed call to cuInit|"
+                              r"kernel driver does not appear to be running|retrieving CUDA diagnostic)")
+
+
+def _start_tensorflow():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow as tf
+            # Finding the physical devices is what tries CUDA; it leaves the runtime unconfigured, so
+            # logical devices and MultiWorkerMirroredStrategy can still be set up afterwards.
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode(errors="replace").splitlines(keepends=True)
+            no_driver = any("Could not find cuda drivers" in line for line in lines)
+            for line in lines:
+                if not (START_UP_LINES.search(line) or (no_driver and NO_DRIVER_CUINIT.search(line))):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+_start_tensorflow()
