@@ -65,8 +65,8 @@ def _read_gray(path):
 
 def _images_by_stem(folder):
     if not folder.is_dir():
-        raise DataError(f"folder {folder} does not exist: prepare the data with "
-                        f"`python prepare_data.py` or point --data at a folder with inputs/ and targets")
+        raise DataError(f"folder {folder} does not exist: point --data at a folder with inputs/ and its "
+                        "target folders, laid out like data128_128/ (see data128_128/README.md)")
     files = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -83,8 +83,9 @@ def list_folder(folder, target_kind="face", skip_bad=False, log=print):
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"data folder {folder} does not exist: prepare it with `python prepare_data.py` "
-                        "(see data128_128/README.md) or pass --data FOLDER")
+        raise DataError(f"data folder {folder} does not exist: pass --data FOLDER, a folder laid out like "
+                        "data128_128/ (restore that one with `git checkout -- data128_128`; `python "
+                        "prepare_data.py --out FOLDER` builds others)")
     needed = {"face": (INPUTS, FACE_ONLY), "face_hair": (INPUTS, FACE_HAIR),
               "classes3": (INPUTS, FACE_ONLY, FACE_HAIR)}[target_kind]
     subfolders = {sub: _images_by_stem(folder / sub) for sub in needed}

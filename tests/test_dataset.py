@@ -54,7 +54,7 @@ def test_color_inputs_are_read_as_grayscale(face_folder):
 
 
 def test_missing_folder_is_named(tmp_path):
-    with pytest.raises(DataError, match=r"data folder .*nowhere does not exist.*prepare_data"):
+    with pytest.raises(DataError, match=r"data folder .*nowhere does not exist.*git checkout -- data128_128"):
         load_folder(tmp_path / "nowhere")
 
 
