@@ -41,6 +41,7 @@ it errs, the four FCN metrics, and how the run got there. Every number below is 
 code(r'''
 import sys
 sys.path.insert(0, "..")
+import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its C++ start-up lines)
 
 import time
 from pathlib import Path
