@@ -58,14 +58,20 @@ def test_missing_folder_is_named(tmp_path):
         load_folder(tmp_path / "nowhere")
 
 
+def refused_then_left_out(folder, name, message):
+    """load_folder refuses `folder` with `message`; with --skip-bad it leaves `name` out and says so."""
+    with pytest.raises(DataError, match=message):
+        load_folder(folder)
+    logged = []
+    names, _, _ = load_folder(folder, skip_bad=True, log=logged.append)
+    assert name not in names and len(names) == 11
+    assert any(name in line for line in logged)
+
+
 def test_input_without_target_is_named_and_can_be_skipped(face_folder):
     (face_folder / "targets_face_only" / "Person_01_0002.jpg").unlink()
-    with pytest.raises(DataError, match=r"Person_01_0002 has no file in .*targets_face_only.*--skip-bad"):
-        load_folder(face_folder)
-    logged = []
-    names, _, _ = load_folder(face_folder, skip_bad=True, log=logged.append)
-    assert "Person_01_0002" not in names and len(names) == 11
-    assert any("Person_01_0002" in line for line in logged)
+    refused_then_left_out(face_folder, "Person_01_0002",
+                          r"Person_01_0002 has no file in .*targets_face_only.*--skip-bad")
 
 
 def test_target_without_input_is_named(face_folder):
@@ -84,13 +90,8 @@ def test_truncated_image_is_named_and_can_be_skipped(face_folder):
     path = face_folder / "targets_face_only" / "Person_03_0001.jpg"
     path.write_bytes(path.read_bytes()[:-2])  # all but the end-of-image marker: OpenCV alone reads it
     assert cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) is not None
-    with pytest.raises(DataError, match=r"cannot read image .*Person_03_0001.jpg: it ends before its end-of-image "
-                                        r"marker \(truncated\); replace or remove the file.*--skip-bad"):
-        load_folder(face_folder)
-    logged = []
-    names, _, _ = load_folder(face_folder, skip_bad=True, log=logged.append)
-    assert "Person_03_0001" not in names and len(names) == 11
-    assert any("Person_03_0001.jpg" in line for line in logged)
+    refused_then_left_out(face_folder, "Person_03_0001", r"cannot read image .*Person_03_0001.jpg: it ends before its "
+                          r"end-of-image marker \(truncated\); replace or remove the file.*--skip-bad")
 
 
 def test_size_mismatch_is_named(face_folder):
