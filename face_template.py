@@ -10,11 +10,11 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its C++ start-up lines)
 import face_detection
+import image_file
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_DATA = ROOT / "data128_128"
@@ -42,9 +42,10 @@ def mean_landmarks(paths, log=print):
     """(mean, std) of the landmarks [5, 2] as fractions of the frame, the frame size, and the counts."""
     points, missing, several, size = [], 0, 0, None
     for path in paths:
-        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise SystemExit(f"error: cannot read {path}; rebuild the data with prepare_data.py")
+        try:
+            gray = image_file.read_image(path)
+        except image_file.ImageFileError as error:
+            raise SystemExit(f"error: {error}; restore it with `git checkout -- data128_128`") from None
         if size is None:
             size = gray.shape
         elif gray.shape != size:

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
 import face_alignment  # noqa: E402
 import face_detection  # noqa: E402
+import face_template  # noqa: E402
 import infer  # noqa: E402
 
 SCENE_SIZES = ((480, 640), (600, 800))  # (height, width)
@@ -205,18 +206,11 @@ def lfw_accuracy(pictures, names, model_dir, mode):
         image, truth = pictures[name]
         mask, faces = infer.segment_faces(image, model_dir, whole_image=mode == "whole_image")
         if mode == "central":
-            central = [central_face(faces, image.shape)] if faces else []
+            central = [face_template.central_face(faces, *image.shape[:2])] if faces else []
             mask = face_alignment.combine(image.shape, 1, [face.pasted for face in central])[..., 0] >= 0.5
         correct += np.count_nonzero((mask > 0) == truth)
         total += truth.size
     return correct / total
-
-
-def central_face(faces, shape):
-    def distance(face):
-        x0, y0, x1, y1 = face.box
-        return np.hypot((x0 + x1) / 2 - shape[1] / 2, (y0 + y1) / 2 - shape[0] / 2)
-    return min(faces, key=distance)
 
 
 def photos_per_second(rng, pictures, single, args, model_dir, whole_image):
