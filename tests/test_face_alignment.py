@@ -22,6 +22,15 @@ def test_template_is_a_face_seen_upright():
     np.testing.assert_allclose(fa.template_points((64, 64)), (fa.template_points((128, 128)) + 0.5) / 2 - 0.5)
 
 
+def test_zoom_spreads_the_template_about_its_centre():
+    plain, zoomed = fa.template_points((128, 128), zoom=1.0), fa.template_points((128, 128), zoom=1.1)
+    np.testing.assert_allclose(zoomed.mean(axis=0), plain.mean(axis=0))
+    np.testing.assert_allclose(zoomed - zoomed.mean(axis=0), 1.1 * (plain - plain.mean(axis=0)))
+    raw = fa.template() * 128 - 0.5
+    np.testing.assert_allclose(plain, raw)
+    np.testing.assert_allclose(fa.template_points((128, 128)), fa.template_points((128, 128), zoom=fa.ZOOM))
+
+
 def test_similarity_transform_recovers_a_known_one_and_fits_noisy_points_best():
     rng = np.random.default_rng(0)
     source = rng.uniform(0, 500, (5, 2))

@@ -59,3 +59,19 @@ def test_a_tilted_face_is_found_by_the_second_look(photo):
 @pytest.mark.parametrize("shape", [(1, 1), (12, 12), (19, 300), (21, 21), (30, 3000), (3000, 25), (40, 40)])
 def test_photos_too_small_or_thin_for_a_face_give_none(shape):
     assert fd.detect_faces(np.full((*shape, 3), 120, np.uint8), min_face=12) == []
+
+
+def test_the_first_stages_pass_on_tilted_faces_for_the_last_to_judge(real_data, monkeypatch):
+    # An LFW face turned by 30 degrees: mtcnn's own PNet/RNet thresholds drop it before ONet sees it.
+    picture = cv2.imread(str(real_data / "inputs" / "Cate_Blanchett_0003.jpg"), cv2.IMREAD_GRAYSCALE)
+    turn = cv2.getRotationMatrix2D((63.5, 63.5), -30, 200 / 128)
+    turn[:, 2] += np.array([320, 240]) - 63.5
+    scene = np.where(cv2.warpAffine(np.ones_like(picture), turn, (640, 480)) > 0,
+                     cv2.warpAffine(picture, turn, (640, 480)), np.uint8(120))
+    (face,) = fd.detect_faces(scene)
+    centre = np.array([(face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2])
+    assert np.linalg.norm(centre - [320, 240]) < 40 and face.confidence >= fd.DEFAULT_MIN_CONFIDENCE
+    monkeypatch.setattr(fd, "PNET_THRESHOLD", 0.6)
+    monkeypatch.setattr(fd, "RNET_THRESHOLD", 0.7)
+    assert fd.detect_faces(scene) == []
+

@@ -14,7 +14,7 @@ def test_tiny_run_prints_json_and_table(real_data, capsys):
     assert in_the_wild.main(["--data", str(real_data), "--pictures", "8", "--scenes", "2", "--speed-photos", "1"]) == 0
     first, *table = capsys.readouterr().out.splitlines()
     result = json.loads(first)
-    assert result["scenes"] == 2 and result["lfw_pictures"] == 8 and result["faces_placed"] == 4
+    assert result["scenes"] == 2 and result["pictures"] == 8 and result["split"] == "test" and result["faces_placed"] == 4
     assert 0.6 < result["face_iou"]["default"] <= 1 and result["face_iou"]["whole_image"] < result["face_iou"]["default"]
     assert set(result["lfw_pixel_accuracy"]) == {"default", "whole_image", "central"}
     assert all(rate > 0 for rate in result["photos_per_second_640x480"].values())
