@@ -104,7 +104,8 @@ def main(argv=None):
         "face_iou": mean, "faces_found": found, "faces_placed": placed, "extra_detections": extra,
         "lfw_pixel_accuracy": accuracy, "photos_per_second_640x480": speed,
         "settings": {"min_side": args.min_side, "max_side": MAX_SIDE, "max_tilt": args.max_tilt, "seed": args.seed,
-                     "model_dir": str(args.model_dir), "zoom": face_alignment.ZOOM, "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]},
+                     "model_dir": str(args.model_dir), "zoom": face_alignment.ZOOM, "cpus": os.cpu_count(),
+                     "load_average": os.getloadavg()[0]},
     }
     result["targets"] = {
         "default_face_iou >= 0.88": bool(mean["default"] >= TARGETS["default_face_iou"]),
@@ -252,7 +253,8 @@ def table(result):
     ]
     notes = (f"\nFaces found: {result['faces_found']} of {result['faces_placed']} placed, {result['extra_detections']} "
              f"detections elsewhere. Scenes use the {result['single_face_pictures']} of {result['pictures']} "
-             f"{result['split']} pictures with exactly one face. Load average at the end: {result['settings']['load_average']:.1f} "
+             f"{result['split']} pictures with exactly one face. "
+             f"Load average at the end: {result['settings']['load_average']:.1f} "
              f"on {result['settings']['cpus']} CPUs.\n\n"
              + "\n".join(f"- {target}: {'met' if met else 'NOT met'}" for target, met in result["targets"].items()))
     return "\n".join(rows) + notes
