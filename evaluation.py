@@ -11,7 +11,7 @@ import tensorflow as tf
 from config import DEFAULTS, build_model, make_dataset, resolve_precision
 from dataset import CLASS_NAMES, DataError, Dataset, list_folder
 from metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
-from run_folder import check_run_folder, read_json
+from run_folder import RUN_FOLDERS, check_run_folder, read_json
 
 
 def predict(model, images, tta="none"):
@@ -67,10 +67,11 @@ def format_scores(result):
     return "  ".join(f"{name} {100 * result[name]:.2f}%" for name in METRIC_NAMES)
 
 
-def load_trained(model_dir, precision="auto"):
+def load_trained(model_dir, precision="auto", kinds=RUN_FOLDERS):
     """The model of a run folder (or pretrained/) with its best weights, and the run's config, whose
-    `precision` is the one that runs (`auto` resolved; see config.resolve_precision)."""
-    checkpoint = check_run_folder(model_dir)
+    `precision` is the one that runs (`auto` resolved; see config.resolve_precision). `kinds`: what
+    the caller accepts as a model directory, named when `model_dir` is not one."""
+    checkpoint = check_run_folder(model_dir, kinds=kinds)
     config = {**DEFAULTS, **read_json(Path(model_dir) / "config.json")}
     config["precision"] = resolve_precision(precision)[0]
     model = build_model(config)

@@ -30,8 +30,11 @@ import image_file
 import face_detection
 from config import PRECISIONS, UsageError, input_size
 from evaluation import load_trained, predict
+from run_folder import RUN_FOLDERS
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "pretrained"
+# infer.py also runs an export, which the other commands do not.
+MODEL_DIRS = f"{RUN_FOLDERS}, or an export (convolutional_autoencoder.py export)"
 DEFAULT_OUT = "out"
 DEFAULT_BATCH_SIZE = 64
 # Overlay colors in OpenCV's BGR order, indexed by class id: background untouched, face green, hair red.
@@ -138,7 +141,7 @@ def loaded_model(model_dir, precision, tta):
             raise UsageError(f"{model_dir} is an export, which already holds its run's test-time augmentation: "
                              "drop --tta")
         return export.load_exported(model_dir)
-    model, config = load_trained(model_dir, precision)
+    model, config = load_trained(model_dir, precision, kinds=MODEL_DIRS)
     size = input_size(config)
     try:
         model.check_size(*size)

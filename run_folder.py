@@ -42,17 +42,19 @@ def new_run_dir(parent):
     raise UsageError(f"cannot make a new run folder in {parent}: remove old runs")
 
 
-def check_run_folder(model_dir, what="model directory", needs=("config.json",)):
+# What a model directory can be, as the error sentences name it.
+RUN_FOLDERS = "a training run folder (save/<description>/<timestamp>/) or pretrained/"
+
+
+def check_run_folder(model_dir, what="model directory", needs=("config.json",), kinds=RUN_FOLDERS):
     """The best checkpoint of a trained run folder (or pretrained/); UsageError when it has none
-    or lacks one of the files `needs`."""
+    or lacks one of the files `needs`. `kinds` names what the caller accepts, for the sentence."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        raise UsageError(f"{what} {model_dir} does not exist: pass a training run folder "
-                         "(save/<description>/<timestamp>/) or pretrained/")
+        raise UsageError(f"{what} {model_dir} does not exist: pass {kinds}")
     for name in needs:
         if not (model_dir / name).is_file():
-            raise UsageError(f"{model_dir} has no {name}: pass a training run folder "
-                             "(save/<description>/<timestamp>/) or pretrained/")
+            raise UsageError(f"{model_dir} has no {name}: pass {kinds}")
     checkpoint = tf.train.latest_checkpoint(str(model_dir / CHECKPOINT_BEST))
     if checkpoint is None:
         raise UsageError(f"{model_dir / CHECKPOINT_BEST} holds no checkpoint: the run has not evaluated yet, "

@@ -180,6 +180,16 @@ def test_missing_model_dir_is_a_usage_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_folder_that_is_no_model_names_what_infer_takes(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), face((64, 64)))
+    (tmp_path / "photos").mkdir()
+    assert infer.main([str(tmp_path / "a.png"), "--model-dir", str(tmp_path / "photos"),
+                       "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "photos has no config.json" in line and "pretrained/" in line and "or an export" in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_input_exits_2_from_the_command_line(model_dir, tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "infer.py"), str(tmp_path / "missing.jpg"),
                              "--model-dir", str(model_dir), "--out", str(tmp_path / "out")],
