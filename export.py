@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import quiet_tensorflow  # before TensorFlow: it starts without its C++ start-up lines
 import tensorflow as tf
 
 from config import UsageError, input_size, make_dataset
@@ -112,7 +113,7 @@ def to_tflite(model, tta, size, calibration=None):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ({"images": image[None, ..., None]} for image in calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_tensorflow.without_lines(quiet_tensorflow.converter_lines):
         # TensorFlow's calibrator runs its own deprecated tf.lite.Interpreter; the warning is not ours.
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
         return converter.convert()

@@ -8,7 +8,11 @@ TensorFlow reads TF_CPP_MIN_LOG_LEVEL, so the level alone cannot hide them: stan
 while TensorFlow starts and written back without those lines. The cuInit failure is hidden only when
 cudart_stub also said there are no CUDA drivers; any other line, and everything after start-up
 (TensorFlow's warnings and errors, the project's own messages), is shown as usual.
+
+`without_lines` is the same catch for a block of code: export.py hides with it the TFLite converter's
+two "Ignored output_format / drop_control_dependency" notices, about options tf.lite sets itself.
 """
+import contextlib
 import os
 import re
 import sys
@@ -20,30 +24,47 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 START_UP_LINES = re.compile(r"All log messages before absl::InitializeLog\(\) is called|cudart_stub\.cc.*"
                             r"Could not find cuda drivers|cpu_feature_guard\.cc|^To enable the following "
                             r"instructions|oneDNN custom operations are on")
+CONVERTER_LINES = re.compile(r"tf_tfl_flatbuffer_helpers\.cc.*Ignored (output_format|drop_control_dependency)")
 NO_DRIVER_CUINIT = re.compile(r"cuda_(platform|diagnostics|executor)\.cc.*(failed call to cuInit|"
                               r"kernel driver does not appear to be running|retrieving CUDA diagnostic)")
 
 
-def _start_tensorflow():
+@contextlib.contextmanager
+def without_lines(hide):
+    """Standard error (file descriptor 2, where TensorFlow's C++ code writes) caught while the block
+    runs, then written back without the lines `hide(lines)` picks out of the list of lines."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as caught:
         os.dup2(caught.fileno(), 2)
         try:
-            import tensorflow as tf
-            # Finding the physical devices is what tries CUDA; it leaves the runtime unconfigured, so
-            # logical devices and MultiWorkerMirroredStrategy can still be set up afterwards.
-            tf.config.list_physical_devices()
+            yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
             lines = caught.read().decode(errors="replace").splitlines(keepends=True)
-            no_driver = any("Could not find cuda drivers" in line for line in lines)
-            for line in lines:
-                if not (START_UP_LINES.search(line) or (no_driver and NO_DRIVER_CUINIT.search(line))):
-                    sys.stderr.write(line)
+            hidden = hide(lines)
+            sys.stderr.write("".join(line for line in lines if line not in hidden))
             sys.stderr.flush()
+
+
+def start_up_lines(lines):
+    no_driver = any("Could not find cuda drivers" in line for line in lines)
+    return {line for line in lines if START_UP_LINES.search(line) or (no_driver and NO_DRIVER_CUINIT.search(line))}
+
+
+def converter_lines(lines):
+    """The TFLite converter's notices that it ignores two options tf.lite sets itself."""
+    return {line for line in lines if CONVERTER_LINES.search(line)}
+
+
+def _start_tensorflow():
+    with without_lines(start_up_lines):
+        import tensorflow as tf
+        # Finding the physical devices is what tries CUDA; it leaves the runtime unconfigured, so
+        # logical devices and MultiWorkerMirroredStrategy can still be set up afterwards.
+        tf.config.list_physical_devices()
 
 
 _start_tensorflow()

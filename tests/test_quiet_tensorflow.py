@@ -28,3 +28,15 @@ def test_start_up_lines_are_hidden_and_later_errors_shown():
     assert any("jpeg" in line.lower() for line in lines[1:]), lines
     for start_up in ("absl::InitializeLog", "cudart_stub", "cpu_feature_guard", "cuInit"):
         assert not any(start_up in line for line in lines), lines
+
+
+def test_without_lines_hides_only_the_picked_lines_written_to_descriptor_2(capfd):
+    import quiet_tensorflow
+
+    converter = ("W0000 00:00:1795837180.130627    2427 tf_tfl_flatbuffer_helpers.cc:364] Ignored output_format.\n"
+                 "W0000 00:00:1795837180.130758    2427 tf_tfl_flatbuffer_helpers.cc:367] Ignored "
+                 "drop_control_dependency.\n")
+    other = "W0000 00:00:1795837180.2    2427 lite.cc:1] a converter warning that matters\n"
+    with quiet_tensorflow.without_lines(quiet_tensorflow.converter_lines):
+        os.write(2, (converter + other).encode())
+    assert capfd.readouterr().err == other
