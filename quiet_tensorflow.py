@@ -50,6 +50,7 @@ def without_lines(hide):
 
 
 def start_up_lines(lines):
+    """TensorFlow's start-up lines; its failed cuInit only when cudart_stub said there is no CUDA driver."""
     no_driver = any("Could not find cuda drivers" in line for line in lines)
     return {line for line in lines if START_UP_LINES.search(line) or (no_driver and NO_DRIVER_CUINIT.search(line))}
 
