@@ -6,6 +6,7 @@ A data folder holds inputs/ (grayscale faces), targets/ (face+hair masks) and ta
 """
 import json
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -174,6 +175,8 @@ class Dataset:
         self.seed = seed
         self.augment = augment
         self.streaming = streaming
+        self.skip_bad, self.log = skip_bad, log
+        self._skipped, self._skipped_lock = set(), threading.Lock()  # files --skip-bad left out while streaming
         self.target_kind = "classes3" if three_classes else "face_hair" if include_hair else "face"
         self.num_classes = 3 if three_classes else 2
         started = time.perf_counter()
@@ -212,19 +215,41 @@ class Dataset:
         return self._steps("train", replicas)
 
     def examples(self, split, rows):
-        """uint8 images and label maps [len(rows), H, W] of a split's rows, from memory or read now."""
+        """uint8 images and label maps [len(rows), H, W] of a split's rows, from memory or read now.
+
+        Streaming finds a damaged file only here: it raises DataError naming it, or with skip_bad
+        the batch goes on without that row (said once through `log`)."""
         if not self.streaming:
             return self.images[split][rows], self.labels[split][rows]
         images = np.empty((len(rows), *self.image_shape), np.uint8)
         labels = np.empty_like(images)
-        for i, row in enumerate(rows):
+        kept = 0
+        for row in rows:
             paths = self.files[split][row]
-            image, label = read_example(paths, self.target_kind)
-            if image.shape != self.image_shape:
-                raise DataError(f"{paths[0]} is not {'x'.join(map(str, self.image_shape))} like the other "
-                                "images: prepare them at one size with prepare_data.py --size")
-            images[i], labels[i] = image, label
-        return images, labels
+            try:
+                image, label = read_example(paths, self.target_kind)
+                if image.shape != self.image_shape:
+                    raise DataError(f"{paths[0]} is not {'x'.join(map(str, self.image_shape))} like the other "
+                                    "images: prepare them at one size with prepare_data.py --size")
+            except DataError as error:
+                if not self.skip_bad:
+                    raise
+                self._skip(paths[0], error)
+                continue
+            images[kept], labels[kept] = image, label
+            kept += 1
+        if not kept:
+            raise DataError(f"every image of a {split} batch of {self.folder} is unreadable (the first: "
+                            f"{self.files[split][rows[0]][0]}): fix or remove these files")
+        return images[:kept], labels[:kept]
+
+    def _skip(self, path, error):
+        """With --skip-bad while streaming: leave the file's example out of its batch, said once per file."""
+        with self._skipped_lock:
+            if path in self._skipped:
+                return
+            self._skipped.add(path)
+        self.log(f"skipped: {error}")
 
     def save_split(self, path):
         with open(path, "w") as f:

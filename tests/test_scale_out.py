@@ -242,6 +242,31 @@ def test_streaming_training_matches_memory_and_names_a_bad_file(face_folder, tmp
     assert "cannot read image" in err and "Person_05_0002.jpg" in err and "Traceback" not in err
 
 
+def test_streaming_skip_bad_leaves_a_damaged_file_out_and_says_so_once(face_folder, tmp_path, capsys):
+    bad = face_folder / "targets_face_only" / "Person_05_0002.jpg"
+    bad.write_bytes(b"not a jpeg")
+    logged = []
+    dataset = Dataset(100, face_folder, streaming=True, skip_bad=True, augment=False, log=logged.append)
+    split = next(s for s in ("train", "validation", "test") if "Person_05_0002" in dataset.split[s])
+    for _ in range(2):
+        [(images, labels)] = list(dataset.batches(split))
+        assert len(images) == len(labels) == dataset.size(split) - 1
+    assert len(logged) == 1 and "skipped: cannot read image" in logged[0] and str(bad) in logged[0]
+
+    args = ["--data", str(face_folder), "--arch", "C3,8,2C3,8,1M2", "--batch-size", "4", "--epochs", "2"]
+    assert ca.main([*args, "--streaming", "--skip-bad", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("skipped: ") == 1 and str(bad) in out
+
+
+def test_streaming_skip_bad_refuses_a_batch_with_no_readable_image(face_folder):
+    dataset = Dataset(100, face_folder, streaming=True, skip_bad=True, augment=False, log=lambda message: None)
+    for name in dataset.split["test"]:
+        (face_folder / "inputs" / f"{name}.jpg").write_bytes(b"")
+    with pytest.raises(tf.errors.OpError, match=r"every image of a test batch of .* is unreadable"):
+        list(dataset.batches("test"))
+
+
 def test_streaming_names_a_truncated_image_as_the_in_memory_reader_does(face_folder, tmp_path, capsys):
     path = face_folder / "inputs" / "Person_05_0002.jpg"
     path.write_bytes(path.read_bytes()[:-2])  # all but the end-of-image marker: OpenCV alone reads it
