@@ -19,11 +19,13 @@ Prints one JSON line, then a markdown table.
 
     python benchmarks/in_the_wild.py                       # 200 scenes, the whole test split, 60 photos for speed
     python benchmarks/in_the_wild.py --split validation    # for choosing detection or framing settings
+    python benchmarks/in_the_wild.py --split validation --pnet-threshold 0.6 --rnet-threshold 0.7 --zoom 1
     python benchmarks/in_the_wild.py --pictures 8 --scenes 2 --speed-photos 2     # a smoke run
 
 Settings are chosen on the validation split, so that the test split's figures stay an honest estimate.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -62,15 +64,40 @@ def parse_args(argv):
     flag("--max-tilt", type=float, default=30.0, help="largest tilt, degrees (default: 30)")
     flag("--zoom", type=float, default=None,
          help=f"frame faces this much larger than the template (default: face_alignment.ZOOM, {face_alignment.ZOOM})")
+    flag("--pnet-threshold", type=float, default=None,
+         help=f"MTCNN's first stage threshold (default: face_detection.PNET_THRESHOLD, {face_detection.PNET_THRESHOLD})")
+    flag("--rnet-threshold", type=float, default=None,
+         help=f"MTCNN's second stage threshold (default: face_detection.RNET_THRESHOLD, {face_detection.RNET_THRESHOLD})")
+    flag("--tta", default="none", choices=("none", "flip"),
+         help="test-time augmentation of every mode, exact framing included (default: none, infer.py's default)")
     flag("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    with settings_of(args):
+        return measure(args)
+
+
+@contextlib.contextmanager
+def settings_of(args):
+    """face_alignment.ZOOM and face_detection's stage thresholds set from `args` (those given), then restored."""
+    given = {(face_alignment, "ZOOM"): args.zoom, (face_detection, "PNET_THRESHOLD"): args.pnet_threshold,
+             (face_detection, "RNET_THRESHOLD"): args.rnet_threshold}
+    saved = {(module, name): getattr(module, name) for module, name in given}
+    try:
+        for (module, name), value in given.items():
+            if value is not None:
+                setattr(module, name, value)
+        yield
+    finally:
+        for (module, name), value in saved.items():
+            setattr(module, name, value)
+
+
+def measure(args):
     model_dir, data = Path(args.model_dir), Path(args.data)
-    if args.zoom is not None:
-        face_alignment.ZOOM = args.zoom
     if not (data / "inputs").is_dir():
         raise SystemExit(f"error: {data}/inputs does not exist; prepare the data (python prepare_data.py)")
     names = json.loads((model_dir / "split.json").read_text())[args.split][:args.pictures]
@@ -81,20 +108,22 @@ def main(argv=None):
     if len(single) < FACES_PER_SCENE:
         raise SystemExit(f"error: fewer than {FACES_PER_SCENE} single-face pictures in {data}; is it the LFW data?")
 
-    forward, size, _ = infer.loaded_model(str(model_dir), "fp32", "none")
+    forward, size, _ = infer.loaded_model(str(model_dir), "fp32", args.tta)
     ious = {"default": [], "whole_image": [], "exact": []}
     found = placed = extra = 0
     for index in range(args.scenes):
         scene, truth, placements = make_scene(rng, SCENE_SIZES[index % 2], pictures, single, args)
-        mask, faces = infer.segment_faces(scene, model_dir)
+        mask, faces = infer.segment_faces(scene, model_dir, tta=args.tta)
         ious["default"].append(iou(mask > 0, truth))
-        ious["whole_image"].append(iou(infer.segment_faces(scene, model_dir, whole_image=True)[0] > 0, truth))
+        whole = infer.segment_faces(scene, model_dir, tta=args.tta, whole_image=True)[0]
+        ious["whole_image"].append(iou(whole > 0, truth))
         ious["exact"].append(iou(exact_mask(forward, pictures, placements, scene.shape[:2]), truth))
         hits = [any(inside(face, placement) for face in faces) for placement in placements]
         found, placed = found + sum(hits), placed + len(hits)
         extra += sum(not any(inside(face, placement) for placement in placements) for face in faces)
 
-    accuracy = {mode: lfw_accuracy(pictures, names, model_dir, mode) for mode in ("default", "whole_image", "central")}
+    accuracy = {mode: lfw_accuracy(pictures, names, model_dir, mode, args.tta)
+                for mode in ("default", "whole_image", "central")}
     speed = {mode: photos_per_second(rng, pictures, single, args, model_dir, mode == "whole_image")
              for mode in ("default", "whole_image")}
 
@@ -104,7 +133,9 @@ def main(argv=None):
         "face_iou": mean, "faces_found": found, "faces_placed": placed, "extra_detections": extra,
         "lfw_pixel_accuracy": accuracy, "photos_per_second_640x480": speed,
         "settings": {"min_side": args.min_side, "max_side": MAX_SIDE, "max_tilt": args.max_tilt, "seed": args.seed,
-                     "model_dir": str(args.model_dir), "zoom": face_alignment.ZOOM, "cpus": os.cpu_count(),
+                     "model_dir": str(args.model_dir), "zoom": face_alignment.ZOOM, "tta": args.tta,
+                     "pnet_threshold": face_detection.PNET_THRESHOLD, "rnet_threshold": face_detection.RNET_THRESHOLD,
+                     "cpus": os.cpu_count(),
                      "load_average": os.getloadavg()[0]},
     }
     result["targets"] = {
@@ -207,14 +238,14 @@ def inside(face, placement):
     return 0 <= u < 128 and 0 <= v < 128
 
 
-def lfw_accuracy(pictures, names, model_dir, mode):
+def lfw_accuracy(pictures, names, model_dir, mode, tta):
     """Pixel accuracy of the face masks of LFW-framed test pictures. Mode "central" is the default mode
     keeping only the face nearest the picture's centre: LFW labels no one else, so a person behind,
     found and segmented, counts as an error in "default"."""
     correct = total = 0
     for name in names:
         image, truth = pictures[name]
-        mask, faces = infer.segment_faces(image, model_dir, whole_image=mode == "whole_image")
+        mask, faces = infer.segment_faces(image, model_dir, tta=tta, whole_image=mode == "whole_image")
         if mode == "central":
             central = [face_template.central_face(faces, *image.shape[:2])] if faces else []
             mask = face_alignment.combine(image.shape, 1, [face.pasted for face in central])[..., 0] >= 0.5
@@ -235,7 +266,7 @@ def photos_per_second(rng, pictures, single, args, model_dir, whole_image):
         rates = []
         for kind in ("warmup", "timed"):
             summary = infer.segment([folder / kind], model_dir, folder / f"out_{kind}", whole_image=whole_image,
-                                    log=lambda message: None)
+                                    tta=args.tta, log=lambda message: None)
             rates.append(summary["images_per_second"])
     return rates[-1]
 

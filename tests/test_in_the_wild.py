@@ -19,6 +19,17 @@ def test_tiny_run_prints_json_and_table(real_data, capsys):
     assert set(result["lfw_pixel_accuracy"]) == {"default", "whole_image", "central"}
     assert all(rate > 0 for rate in result["photos_per_second_640x480"].values())
     assert any(line.startswith("| face IoU, 2 scenes") for line in table)
+    assert result["settings"]["pnet_threshold"] == in_the_wild.face_detection.PNET_THRESHOLD
+    assert result["settings"]["zoom"] == in_the_wild.face_alignment.ZOOM and result["settings"]["tta"] == "none"
+
+
+def test_settings_given_apply_during_the_run_and_are_restored():
+    detection, alignment = in_the_wild.face_detection, in_the_wild.face_alignment
+    before = (detection.PNET_THRESHOLD, detection.RNET_THRESHOLD, alignment.ZOOM)
+    args = in_the_wild.parse_args(["--pnet-threshold", "0.6", "--zoom", "1.0"])
+    with in_the_wild.settings_of(args):
+        assert (detection.PNET_THRESHOLD, detection.RNET_THRESHOLD, alignment.ZOOM) == (0.6, before[1], 1.0)
+    assert (detection.PNET_THRESHOLD, detection.RNET_THRESHOLD, alignment.ZOOM) == before
 
 
 def test_scene_truth_follows_the_placed_pictures():
