@@ -238,7 +238,7 @@ class Dataset:
                 continue
             images[kept], labels[kept] = image, label
             kept += 1
-        if not kept:
+        if len(rows) and not kept:
             raise DataError(f"every image of a {split} batch of {self.folder} is unreadable (the first: "
                             f"{self.files[split][rows[0]][0]}): fix or remove these files")
         return images[:kept], labels[:kept]
