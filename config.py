@@ -25,6 +25,7 @@ DEFAULTS = {
     "loss": "rmse",
     "augment": True,
     "clean_epochs": 0,
+    "low_res_epochs": 0,
     "eval_every": 100,
     "tta": "none",
     "precision": "fp32",
@@ -62,6 +63,9 @@ def check(config):
             raise UsageError(f"{flag(key)} {config[key]} must be a positive number")
     if not 0 <= config["clean_epochs"] <= config["epochs"]:
         raise UsageError(f"--clean-epochs {config['clean_epochs']} is not a number of epochs of this run: "
+                         f"pass a number from 0 to --epochs ({config['epochs']})")
+    if not 0 <= config["low_res_epochs"] <= config["epochs"]:
+        raise UsageError(f"--low-res-epochs {config['low_res_epochs']} is not a number of epochs of this run: "
                          f"pass a number from 0 to --epochs ({config['epochs']})")
     if config["seed"] < 0:
         raise UsageError(f"--seed {config['seed']} must be 0 or more")

@@ -49,6 +49,8 @@ def parse_train_args(argv):
     flag("--loss", choices=("rmse", "bce", "bce_dice"))
     flag("--no-augment", dest="augment", action="store_false", default=None, help="no imgaug augmentation")
     flag("--clean-epochs", type=int, metavar="N", help="train the last N epochs without augmentation")
+    flag("--low-res-epochs", type=int, metavar="N",
+         help="train the first N epochs on images shrunk to half their height and width (4x fewer pixels)")
     flag("--eval-every", type=int, help="evaluate on the validation split every this many steps")
     flag("--tta", choices=("none", "flip"), help="test-time augmentation when evaluating")
     flag("--precision", choices=PRECISIONS,

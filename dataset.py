@@ -158,6 +158,17 @@ def _try_read(paths, target_kind):
         return str(error)
 
 
+def shrunk(images, labels, size, num_classes):
+    """A batch of images [N, H, W] and label maps resized to `size` (height, width): each image by area
+    averaging, each label map to the class covering most of each new pixel (ties: the lower class id),
+    so that the two stay aligned. --low-res-epochs trains on such batches."""
+    dsize = (size[1], size[0])
+    small = np.stack([cv2.resize(image, dsize, interpolation=cv2.INTER_AREA) for image in images])
+    shares = np.stack([[cv2.resize((label == c).astype(np.float32), dsize, interpolation=cv2.INTER_AREA)
+                        for c in range(num_classes)] for label in labels])
+    return small, shares.argmax(axis=1).astype(np.uint8)
+
+
 class Dataset:
     """LFW part-label faces (or any folder of the same layout) split by person, served by tf.data.
 
@@ -260,13 +271,14 @@ class Dataset:
         with open(path) as f:
             return json.load(f)
 
-    def train_batches(self, epoch, skip=0, context=None, augment=None):
+    def train_batches(self, epoch, skip=0, context=None, augment=None, size=None):
         """One epoch of shuffled (and augmented) training batches as (images, labels) tensors.
 
         Shuffle order and augmentation depend only on (seed, epoch), so a resumed run sees the
         same batches; `skip` drops the steps an interrupted epoch already took. `context` is the
         tf.distribute.InputContext of a distributed run (see _schedule). `augment=False` leaves
-        this epoch unaugmented even when the dataset augments.
+        this epoch unaugmented even when the dataset augments. `size` (height, width) shrinks the
+        augmented batches to it (see shrunk).
         """
         order = np.random.default_rng([self.seed, epoch]).permutation(self.size("train"))
         augment = self.augment if augment is None else augment
@@ -276,9 +288,9 @@ class Dataset:
             if augment:
                 seed = np.random.SeedSequence([self.seed, epoch, int(number)]).generate_state(1)[0]
                 x, y = augment_batch(x, y, seed=int(seed))
-            return x, y
+            return (x, y) if size is None else shrunk(x, y, size, self.num_classes)
 
-        return self._serve(make_batch, self._schedule("train", context, skip))
+        return self._serve(make_batch, self._schedule("train", context, skip), size)
 
     def batches(self, split, context=None):
         """Unaugmented batches of a split, in file-name order."""
@@ -313,8 +325,10 @@ class Dataset:
         return [(j, *bounds[j]) for s in range(skip, steps)
                 for j in range(s * replicas + first, s * replicas + first + local)]
 
-    def _serve(self, make_batch, schedule):
-        """tf.data batches of make_batch(number, start, stop) -> (uint8 images, uint8 labels)."""
+    def _serve(self, make_batch, schedule, size=None):
+        """tf.data batches of make_batch(number, start, stop) -> (uint8 images, uint8 labels), of `size`
+        (default: the images' own)."""
+        shape = self.image_shape if size is None else tuple(size)
         batches = tf.data.Dataset.from_tensor_slices(np.array(schedule, np.int64).reshape(-1, 3)).map(
             lambda row: tf.numpy_function(make_batch, tf.unstack(row), (tf.uint8, tf.uint8), stateful=False),
             num_parallel_calls=2, deterministic=True)
@@ -323,9 +337,11 @@ class Dataset:
         # (every other epoch of a 100-epoch run: ~20% of its wall time).
         options = tf.data.Options()
         options.autotune.enabled = False
-        return batches.map(self._to_model).prefetch(2).with_options(options)
+        return batches.map(lambda images, labels: self._to_model(images, labels, shape)).prefetch(2).with_options(
+            options)
 
-    def _to_model(self, images, labels):
-        images = tf.ensure_shape(images, [None, *self.image_shape])
-        labels = tf.ensure_shape(labels, [None, *self.image_shape])
+    @staticmethod
+    def _to_model(images, labels, shape):
+        images = tf.ensure_shape(images, [None, *shape])
+        labels = tf.ensure_shape(labels, [None, *shape])
         return tf.cast(images[..., None], tf.float32) / 255.0, tf.cast(labels, tf.int32)

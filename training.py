@@ -63,6 +63,17 @@ def train(config, resume=None, log=print):
     return run.folder
 
 
+def check_low_res(model, image_shape):
+    """Raise UsageError unless the model mirrors the half-size images of --low-res-epochs exactly."""
+    height, width = image_shape
+    try:
+        if height % 2 or width % 2:
+            raise ValueError(f"{height}x{width} images have no exact half size")
+        model.check_size(height // 2, width // 2)
+    except ValueError as error:
+        raise UsageError(f"--low-res-epochs cannot shrink these images: {error}; train without it") from None
+
+
 class Run:
     """One training run: its data, model, optimizer, run folder, checkpoints and compiled steps.
 
@@ -98,9 +109,13 @@ class Run:
         self.total_steps = config["epochs"] * self.steps_per_epoch
         if config["max_steps"] is not None:
             self.total_steps = min(self.total_steps, config["max_steps"])
+        # --low-res-epochs: the first epochs see the images at half their height and width.
+        self.low_res_size = tuple(side // 2 for side in dataset.image_shape)
         with self.strategy.scope():
             self.model = build_model(config)
             self.model.check_size(*dataset.image_shape)
+            if config["low_res_epochs"]:
+                check_low_res(self.model, dataset.image_shape)
             self.optimizer = tf.keras.optimizers.Adam(learning_rate(config, config["epochs"] * self.steps_per_epoch))
             self.optimizer.build(self.model.trainable_variables)
         if init_from is not None:
@@ -119,7 +134,11 @@ class Run:
             self._restore()
         self.writer = (tf.summary.create_file_writer(str(self.folder / "logs")) if self.chief
                        else tf.summary.create_noop_writer())
-        self.train_step = self._compile_train_step(loss_function(config["loss"], self.model.num_classes))
+        loss_of = loss_function(config["loss"], self.model.num_classes)
+        # One compiled step per input size: the first epoch's, and the last's when its size differs.
+        first_epoch_of = {self.epoch_size(epoch): epoch for epoch in (config["epochs"] - 1, 0)}
+        self.train_steps = {size: self._compile_train_step(loss_of, self.epoch_batches(epoch).element_spec)
+                            for size, epoch in first_epoch_of.items()}
         self.validation_step = evaluation_step(self.model, dataset.num_classes, config["tta"], self.strategy)
 
     def _open_folder(self):
@@ -149,17 +168,22 @@ class Run:
         self.log(f"resumed {self.resume} at step {int(self.step)} "
                  f"(best validation pixel accuracy {float(self.best):.4f})")
 
+    def epoch_size(self, epoch):
+        """(height, width) of an epoch's training images: half size during --low-res-epochs."""
+        return self.low_res_size if epoch < self.config["low_res_epochs"] else tuple(self.dataset.image_shape)
+
     def epoch_batches(self, epoch, skip=0):
         """The distributed training batches of an epoch, less the `skip` steps already taken."""
         # --clean-epochs: the last epochs, at the low end of the schedule, see the images as they are.
         augment = None if epoch < self.config["epochs"] - self.config["clean_epochs"] else False
+        size = self.low_res_size if epoch < self.config["low_res_epochs"] else None
         return self.strategy.distribute_datasets_from_function(
-            lambda context: self.dataset.train_batches(epoch, skip, context, augment))
+            lambda context: self.dataset.train_batches(epoch, skip, context, augment, size))
 
-    def _compile_train_step(self, loss_of):
+    def _compile_train_step(self, loss_of, batch_spec):
         strategy, model, optimizer = self.strategy, self.model, self.optimizer
 
-        @tf.function(input_signature=[self.epoch_batches(0).element_spec, tf.TensorSpec([], tf.float32)])
+        @tf.function(input_signature=[batch_spec, tf.TensorSpec([], tf.float32)])
         def train_step(batch, asked_to_stop):
             """The loss of one global batch, and how many replicas were asked to stop (`asked_to_stop` 1)."""
 
@@ -184,9 +208,10 @@ class Run:
         """
         epoch, skip = divmod(int(self.step), self.steps_per_epoch)
         progress = Progress(epoch, self.config["epochs"], self.steps_per_epoch, done=skip)
+        train_step = self.train_steps[self.epoch_size(epoch)]
         for batch in self.epoch_batches(epoch, skip):
             reason = stop.reason or ("--max-minutes" if deadline and time.monotonic() > deadline else None)
-            loss, stops = self.train_step(batch, tf.constant(float(reason is not None)))
+            loss, stops = train_step(batch, tf.constant(float(reason is not None)))
             loss = float(loss)
             if not math.isfinite(loss):
                 raise TrainingError(

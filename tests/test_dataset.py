@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import make_face_folder
-from dataset import SPLITS, DataError, Dataset, load_folder, person_of, split_by_person
+from dataset import SPLITS, DataError, Dataset, load_folder, person_of, shrunk, split_by_person
 
 
 def test_split_by_person_is_disjoint_reproducible_and_70_15_15():
@@ -135,3 +135,29 @@ def test_real_data_split(real_data):
     assert dataset.image_shape == (128, 128)
     face = dataset.labels["train"].mean()
     assert 0.1 < face < 0.6
+
+
+def test_shrunk_averages_images_and_keeps_each_new_pixel_s_majority_class():
+    images = np.array([[[0, 100, 7, 7], [100, 200, 7, 7], [50, 50, 0, 0], [50, 50, 0, 4]]], np.uint8)
+    labels = np.array([[[2, 2, 0, 1], [2, 1, 1, 1], [0, 0, 1, 2], [0, 1, 2, 2]]], np.uint8)
+    small_images, small_labels = shrunk(images, labels, (2, 2), num_classes=3)
+    np.testing.assert_array_equal(small_images, [[[100, 7], [50, 1]]])
+    np.testing.assert_array_equal(small_labels, [[[2, 1], [0, 2]]])
+    assert small_images.dtype == small_labels.dtype == np.uint8
+
+
+def test_train_batches_of_a_size_are_the_full_batches_shrunk(face_folder):
+    data = Dataset(4, face_folder, seed=3, three_classes=True)
+    def as_uint8(images, labels):
+        return np.round(images.numpy()[..., 0] * 255).astype(np.uint8), labels.numpy().astype(np.uint8)
+
+    batches = list(data.train_batches(epoch=1))
+    small = list(data.train_batches(epoch=1, size=(32, 32)))
+    assert len(batches) == len(small) > 0
+    for full, shrunk_batch in zip(batches, small):
+        expected_x, expected_y = shrunk(*as_uint8(*full), (32, 32), 3)
+        small_x, small_y = as_uint8(*shrunk_batch)
+        assert small_x.shape[1:] == (32, 32)
+        np.testing.assert_array_equal(small_x, expected_x)
+        np.testing.assert_array_equal(small_y, expected_y)
+

@@ -114,6 +114,40 @@ def test_clean_epochs_train_the_last_epochs_unaugmented(face_folder, tmp_path, m
     assert first[1] == pytest.approx(clean[1], rel=1e-5) and first[len(first)] != pytest.approx(clean[len(clean)])
 
 
+def test_low_res_epochs_train_the_first_epochs_at_half_size(face_folder, tmp_path, monkeypatch):
+    real, sizes = dataset.shrunk, []
+
+    def recording(images, labels, size, num_classes):
+        sizes.append(tuple(size))
+        return real(images, labels, size, num_classes)
+
+    monkeypatch.setattr(dataset, "shrunk", recording)
+    out = tmp_path / "save"
+    argv = ["--data", str(face_folder), *TINY, "--epochs", "3", "--eval-every", "100", "--out", str(out)]
+    assert ca.main([*argv, "--low-res-epochs", "0"]) == 0
+    assert sizes == []
+    assert ca.main([*argv, "--low-res-epochs", "2"]) == 0
+    per_epoch = training_steps_per_epoch(face_folder)
+    assert sizes == [(32, 32)] * (2 * per_epoch)  # the 64x64 faces, first two epochs only
+    full, low = (scalars(run, "train/loss") for run in run_folders(out))
+    assert len(full) == len(low) == 3 * per_epoch and full[1] != pytest.approx(low[1])
+    assert json.loads((run_folders(out)[1] / "config.json").read_text())["low_res_epochs"] == 2
+
+
+def training_steps_per_epoch(folder):
+    return dataset.Dataset(4, folder).steps_per_epoch()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "2", "--low-res-epochs", "3"], r"--low-res-epochs 3 is not a number of epochs of this run"),
+    (["--epochs", "2", "--low-res-epochs", "1"], r"--low-res-epochs cannot shrink these images: input size 34x34"),
+])
+def test_low_res_epochs_mistakes_are_named(tmp_path, capsys, argv, message):
+    folder = make_face_folder(tmp_path / "faces", size=68)
+    assert ca.main(["--data", str(folder), *TINY, *argv, "--out", str(tmp_path / "save")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(face_folder, tmp_path, monkeypatch, capsys):
     real = training.loss_function
 
