@@ -61,12 +61,10 @@ def check(config):
     for key in ("lr", "max_minutes"):
         if config[key] is not None and not 0 < config[key] < math.inf:
             raise UsageError(f"{flag(key)} {config[key]} must be a positive number")
-    if not 0 <= config["clean_epochs"] <= config["epochs"]:
-        raise UsageError(f"--clean-epochs {config['clean_epochs']} is not a number of epochs of this run: "
-                         f"pass a number from 0 to --epochs ({config['epochs']})")
-    if not 0 <= config["low_res_epochs"] <= config["epochs"]:
-        raise UsageError(f"--low-res-epochs {config['low_res_epochs']} is not a number of epochs of this run: "
-                         f"pass a number from 0 to --epochs ({config['epochs']})")
+    for key in ("clean_epochs", "low_res_epochs"):
+        if not 0 <= config[key] <= config["epochs"]:
+            raise UsageError(f"{flag(key)} {config[key]} is not a number of epochs of this run: "
+                             f"pass a number from 0 to --epochs ({config['epochs']})")
     if config["seed"] < 0:
         raise UsageError(f"--seed {config['seed']} must be 0 or more")
     check_description(config["arch"], config["linear_output"])
