@@ -109,8 +109,6 @@ class Run:
         self.total_steps = config["epochs"] * self.steps_per_epoch
         if config["max_steps"] is not None:
             self.total_steps = min(self.total_steps, config["max_steps"])
-        # --low-res-epochs: the first epochs see the images at half their height and width.
-        self.low_res_size = tuple(side // 2 for side in dataset.image_shape)
         with self.strategy.scope():
             self.model = build_model(config)
             self.model.check_size(*dataset.image_shape)
@@ -134,11 +132,8 @@ class Run:
             self._restore()
         self.writer = (tf.summary.create_file_writer(str(self.folder / "logs")) if self.chief
                        else tf.summary.create_noop_writer())
-        loss_of = loss_function(config["loss"], self.model.num_classes)
-        # One compiled step per input size: the first epoch's, and the last's when its size differs.
-        first_epoch_of = {self.epoch_size(epoch): epoch for epoch in (config["epochs"] - 1, 0)}
-        self.train_steps = {size: self._compile_train_step(loss_of, self.epoch_batches(epoch).element_spec)
-                            for size, epoch in first_epoch_of.items()}
+        self.loss_of = loss_function(config["loss"], self.model.num_classes)
+        self.train_steps = {}  # compiled when an epoch first needs one: by epoch_size, None for full size
         self.validation_step = evaluation_step(self.model, dataset.num_classes, config["tta"], self.strategy)
 
     def _open_folder(self):
@@ -169,14 +164,17 @@ class Run:
                  f"(best validation pixel accuracy {float(self.best):.4f})")
 
     def epoch_size(self, epoch):
-        """(height, width) of an epoch's training images: half size during --low-res-epochs."""
-        return self.low_res_size if epoch < self.config["low_res_epochs"] else tuple(self.dataset.image_shape)
+        """(height, width) an epoch's training images are shrunk to: half size during --low-res-epochs,
+        else None (their own size)."""
+        if epoch < self.config["low_res_epochs"]:
+            return tuple(side // 2 for side in self.dataset.image_shape)
+        return None
 
     def epoch_batches(self, epoch, skip=0):
         """The distributed training batches of an epoch, less the `skip` steps already taken."""
         # --clean-epochs: the last epochs, at the low end of the schedule, see the images as they are.
         augment = None if epoch < self.config["epochs"] - self.config["clean_epochs"] else False
-        size = self.low_res_size if epoch < self.config["low_res_epochs"] else None
+        size = self.epoch_size(epoch)
         return self.strategy.distribute_datasets_from_function(
             lambda context: self.dataset.train_batches(epoch, skip, context, augment, size))
 
@@ -208,8 +206,12 @@ class Run:
         """
         epoch, skip = divmod(int(self.step), self.steps_per_epoch)
         progress = Progress(epoch, self.config["epochs"], self.steps_per_epoch, done=skip)
-        train_step = self.train_steps[self.epoch_size(epoch)]
-        for batch in self.epoch_batches(epoch, skip):
+        batches = self.epoch_batches(epoch, skip)
+        size = self.epoch_size(epoch)
+        if size not in self.train_steps:
+            self.train_steps[size] = self._compile_train_step(self.loss_of, batches.element_spec)
+        train_step = self.train_steps[size]
+        for batch in batches:
             reason = stop.reason or ("--max-minutes" if deadline and time.monotonic() > deadline else None)
             loss, stops = train_step(batch, tf.constant(float(reason is not None)))
             loss = float(loss)
