@@ -6,14 +6,14 @@ probabilities are put back into the photo; with --whole-image the photo itself i
 model's input, which is right only for photos already framed like LFW. For every image
 `<name>_mask.png` (and with --prob, --overlay, --crops, --json more files) is written under --out,
 keeping the folder structure, at the size of the input photo. Reads top-down: the command line, the
-Python API segment_faces(), segment() which runs the pipeline over files, framing, reading, writing.
+Python API segment_faces(), segment() which runs the pipeline over files. Its parts live beside it:
+framing.py (photo -> model inputs -> photo), photo_files.py (finding and reading the photos) and
+photo_outputs.py (the files written for each photo).
 """
 import argparse
 import functools
-import json
 import os
 import sys
-import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -25,11 +25,12 @@ import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its
 import tensorflow as tf
 
 import export
-import face_alignment
-import image_file
 import face_detection
 from config import PRECISIONS, UsageError, input_size
 from evaluation import load_trained, predict
+from framing import Framer, classes_of
+from photo_files import plan, read_image, to_8bit
+from photo_outputs import Writer
 from run_folder import RUN_FOLDERS
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -37,15 +38,8 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "pretrained"
 MODEL_DIRS = f"{RUN_FOLDERS}, or an export (convolutional_autoencoder.py export)"
 DEFAULT_OUT = "out"
 DEFAULT_BATCH_SIZE = 64
-# Overlay colors in OpenCV's BGR order, indexed by class id: background untouched, face green, hair red.
-PALETTE = np.array([[0, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
-OVERLAY_ALPHA = 0.4
-BOX_COLOR = (0, 255, 255)
 # Decoding, detection and PNG encoding release the GIL, so threads overlap them with the model.
 WORKERS = max(2, os.cpu_count() or 2)
-# Keeps any 16-bit depth and applies EXIF orientation; alpha is dropped (IMREAD_UNCHANGED would keep it
-# and ignore the orientation, so the mask would not line up with the photo as viewers show it).
-READ_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 NO_FACE_NAMES_SHOWN = 10
 
 
@@ -244,124 +238,6 @@ def compiled_forward(model, size, tta):
     return forward
 
 
-# ---------------------------------------------------------------------------------------------
-# Framing: a photo into model inputs, their probabilities back into the photo
-# ---------------------------------------------------------------------------------------------
-
-class FramedFace:
-    """A detected face (box, confidence, landmarks; face_detection.Face), its aligned `crop`, the
-    `transform` photo -> crop, and once segmented its crop `probabilities`, where they land in the
-    photo (`pasted`: x0, y0, region probabilities) and `mask_area` (photo pixels not background)."""
-
-    def __init__(self, face, crop, transform):
-        self.box, self.confidence, self.landmarks = face.box, face.confidence, face.landmarks
-        self.crop, self.transform = crop, transform
-        self.probabilities, self.pasted, self.mask_area = None, None, None
-
-    def measure(self, threshold):
-        self.mask_area = int(np.count_nonzero(classes_of(self.pasted[2], threshold)))
-
-    def summary(self):
-        """What --json writes for the face."""
-        return {"box": [round(v, 1) for v in self.box], "confidence": round(self.confidence, 4),
-                "landmarks": {name: [round(float(v), 1) for v in point]
-                              for name, point in zip(face_detection.LANDMARKS, self.landmarks)},
-                "mask_area": self.mask_area}
-
-
-class Framer:
-    """How a photo becomes model inputs and their probabilities a photo's: each face found aligned
-    to the template (default), or the whole photo resized (`whole_image`, for LFW-framed photos)."""
-
-    def __init__(self, size, whole_image=False, min_face=face_detection.DEFAULT_MIN_FACE,
-                 min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE):
-        self.size, self.whole_image = size, whole_image
-        self.min_face, self.min_confidence = min_face, min_confidence
-
-    def frame(self, image):
-        """(model inputs uint8 [N, height, width], [FramedFace]) of an 8-bit gray or BGR photo."""
-        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        if self.whole_image:
-            height, width = gray.shape
-            # Area averaging avoids aliasing when shrinking; OpenCV only averages when both sides shrink.
-            shrinking = height >= self.size[0] and width >= self.size[1]
-            resized = cv2.resize(gray, self.size[::-1], interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-            return resized[None], []
-        faces = [FramedFace(face, *face_alignment.aligned_crop(gray, face.landmarks, self.size))
-                 for face in face_detection.detect_faces(image, self.min_face, self.min_confidence)]
-        inputs = np.stack([face.crop for face in faces]) if faces else np.zeros((0, *self.size), np.uint8)
-        return inputs, faces
-
-    def unframe(self, shape, probabilities, faces, num_classes):
-        """Probabilities [H, W, C] at the photo's `shape` from those of its model inputs [N, h, w, C]."""
-        if self.whole_image:
-            height, width = shape
-            # The probabilities, not the classes, are resized, so mask edges fall between the model's pixels.
-            resized = cv2.resize(probabilities[0], (width, height), interpolation=cv2.INTER_LINEAR)
-            return resized.reshape(height, width, num_classes)  # cv2.resize drops a single channel axis
-        for face, probs in zip(faces, probabilities):
-            face.probabilities = probs
-            face.pasted = face_alignment.pasted(probs, face.transform, shape)
-        return face_alignment.combine(shape, num_classes, [face.pasted for face in faces])
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding the images
-# ---------------------------------------------------------------------------------------------
-
-class Job:
-    """One input file and the path its outputs start with (`out/sub/name`, + `_mask.png` ...)."""
-
-    def __init__(self, source, target):
-        self.source, self.target = source, target
-
-
-def plan(inputs, out, recursive, skip):
-    """Jobs for every file of `inputs`; `skip(source, reason)` gets those that cannot have outputs of their own.
-
-    A folder contributes all its files (hidden ones excepted) and, with `recursive`, those of its
-    subfolders, except the output folder itself. Files that are not images are kept: decoding them
-    is how they are found out and reported. When two files would share outputs (`a.jpg`, `a.png`),
-    the later keeps its extension in the output name (`a.png_mask.png`).
-    """
-    missing = [str(p) for p in inputs if not Path(p).exists()]
-    if missing:
-        raise UsageError(f"no such file or folder: {', '.join(missing)}; pass image files or folders of images")
-    jobs, taken = [], set()
-    for source, relative in listed_files(inputs, out, recursive):
-        target = out / relative.parent / relative.stem
-        if target in taken:
-            target = out / relative
-        if target in taken:
-            skip(source, "its outputs would overwrite those of another input; segment it separately")
-            continue
-        taken.add(target)
-        jobs.append(Job(source, target))
-    if not jobs:
-        hint = "" if recursive else " (--recursive descends into subfolders)"
-        raise UsageError(f"no files to segment in {', '.join(map(str, inputs))}{hint}")
-    return jobs
-
-
-def listed_files(inputs, out, recursive):
-    """(file, path relative to its INPUT folder) in sorted order; a file INPUT is relative to its folder."""
-    out_folder = out.resolve()
-    for given in map(Path, inputs):
-        if not given.is_dir():
-            yield given, Path(given.name)
-            continue
-        for folder, subfolders, files in os.walk(given):
-            subfolders[:] = sorted(d for d in subfolders if recursive and not d.startswith(".")
-                                   and (Path(folder) / d).resolve() != out_folder)
-            for name in sorted(files):
-                if not name.startswith("."):
-                    yield Path(folder) / name, (Path(folder) / name).relative_to(given)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading: photos in, model inputs out
-# ---------------------------------------------------------------------------------------------
-
 class Photo:
     """A framed input: its job, original height and width, its model inputs [N, h, w] and FramedFaces,
     and the 8-bit color photo when an overlay needs it."""
@@ -409,113 +285,6 @@ def read_photo(job, framer, keep_color):
     if keep_color:
         color = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     return Photo(job, image.shape[:2], inputs, faces, color), None
-
-
-def read_image(path):
-    """(8-bit gray or BGR image, None), or (None, why the file cannot be read): image_file refuses
-    truncated and corrupt files, which OpenCV alone would half-decode."""
-    try:
-        image = image_file.read_image(path, READ_FLAGS)
-    except image_file.ImageFileError as error:
-        return None, f"{error.problem}; re-export or re-download it"
-    if image.size == 0:
-        return None, "an empty image"
-    return to_8bit(image), None
-
-
-def to_8bit(image):
-    """Integer pixels scaled from their type's range to 0..255 (16-bit / 257); float pixels taken as 0..1."""
-    if image.dtype == np.uint8:
-        return image
-    top = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
-    return np.clip(np.rint(image.astype(np.float32) * (255.0 / top)), 0, 255).astype(np.uint8)
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing: probabilities back at photo size
-# ---------------------------------------------------------------------------------------------
-
-class Writer:
-    """Writes a Photo's mask (and probability, overlay, crop and JSON files) at the photo's size."""
-
-    def __init__(self, framer, num_classes, overlay=False, prob=False, threshold=0.5, crops=False, faces_json=False):
-        self.framer, self.num_classes = framer, num_classes
-        self.overlay, self.prob, self.threshold = overlay, prob, threshold
-        self.crops, self.faces_json = crops, faces_json
-
-    def __call__(self, photo, probabilities):
-        """None when written, else the reason it could not be; `probabilities` are those of photo.inputs."""
-        probs = self.framer.unframe(photo.shape, probabilities, photo.faces, self.num_classes)
-        for face in photo.faces:
-            face.measure(self.threshold)
-        classes = classes_of(probs, self.threshold)
-        outputs = {"mask": self.mask_image(classes)}
-        if self.prob:
-            # Three classes show as blue background, green face, red hair (BGR order = class order).
-            outputs["prob"] = np.rint(probs * 255).astype(np.uint8)
-        if self.overlay:
-            outputs["overlay"] = overlay_image(photo.color, classes, photo.faces)
-        if self.crops:
-            for number, face in enumerate(photo.faces, 1):
-                outputs[f"face{number}_crop"] = face.crop
-                outputs[f"face{number}_crop_mask"] = self.mask_image(classes_of(face.probabilities, self.threshold))
-        try:
-            for kind, image in outputs.items():
-                write_png(Path(f"{photo.job.target}_{kind}.png"), image)
-            if self.faces_json:
-                document = {"photo": str(photo.job.source), "height": photo.shape[0], "width": photo.shape[1],
-                            "faces": [face.summary() for face in photo.faces]}
-                text = json.dumps(document, indent=1) + "\n"
-                write_atomically(Path(f"{photo.job.target}_faces.json"), text.encode())
-        except OSError as error:
-            return f"cannot write {error.filename} ({error.strerror})"
-        return None
-
-    def mask_image(self, classes):
-        """0/255 for a face model, class ids for a 3-class model."""
-        return classes * 255 if self.num_classes == 1 else classes
-
-
-def overlay_image(color, classes, faces):
-    """The photo with its mask tinted in, and each face's box and number."""
-    tinted = cv2.addWeighted(color, 1 - OVERLAY_ALPHA, PALETTE[classes], OVERLAY_ALPHA, 0)
-    image = np.where(classes[..., None] > 0, tinted, color)
-    thickness = max(1, round(max(color.shape[:2]) / 500))
-    for number, face in enumerate(faces, 1):
-        x0, y0, x1, y1 = (round(v) for v in face.box)
-        cv2.rectangle(image, (x0, y0), (x1, y1), BOX_COLOR, thickness)
-        cv2.putText(image, str(number), (x0 + 2 * thickness, y0 + 14 * thickness), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5 * thickness, BOX_COLOR, thickness, cv2.LINE_AA)
-    return image
-
-
-def classes_of(probs, threshold):
-    """metrics.predicted_classes for one photo [H, W, C] in numpy: an eager TF op per photo costs
-    more than writing the photo's outputs."""
-    if probs.shape[-1] == 1:
-        return (probs[..., 0] >= threshold).astype(np.uint8)
-    return probs.argmax(axis=-1).astype(np.uint8)
-
-
-def write_png(path, image):
-    """Encode and write atomically."""
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise OSError(0, "PNG encoding failed", str(path))
-    write_atomically(path, encoded.tobytes())
-
-
-def write_atomically(path, data):
-    """Write through a temporary file in the same folder, so an existing output is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    try:
-        with open(temporary, "wb") as f:
-            f.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 if __name__ == "__main__":

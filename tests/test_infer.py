@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 import convolutional_autoencoder as ca
+import framing
 import infer
+import photo_files
+import photo_outputs
 from evaluation import load_trained, predict
 from metrics import predicted_classes
 from conftest import ROOT, make_face_folder, synthetic_face
@@ -135,10 +138,10 @@ def test_output_folder_inside_the_input_is_not_read_back(model_dir, tmp_path):
 
 def test_overlay_tints_the_mask_green_and_leaves_the_rest(tmp_path):
     gray = np.full((4, 4, 3), 100, np.uint8)
-    photo = infer.Photo(infer.Job(tmp_path / "x.png", tmp_path / "x"), (4, 4), None, [], gray)
+    photo = infer.Photo(photo_files.Job(tmp_path / "x.png", tmp_path / "x"), (4, 4), None, [], gray)
     probs = np.zeros((1, 4, 4, 1), np.float32)
     probs[:, :2] = 1.0
-    assert infer.Writer(infer.Framer((4, 4), whole_image=True), 1, overlay=True)(photo, probs) is None
+    assert photo_outputs.Writer(framing.Framer((4, 4), whole_image=True), 1, overlay=True)(photo, probs) is None
     overlay = cv2.imread(str(tmp_path / "x_overlay.png"))
     assert (overlay[2:] == 100).all()
     assert (overlay[:2, :, 1] > 150).all() and (overlay[:2, :, [0, 2]] < 100).all()
@@ -146,9 +149,9 @@ def test_overlay_tints_the_mask_green_and_leaves_the_rest(tmp_path):
 
 def test_three_classes_mask_holds_class_ids_and_overlay_colors_each_class(tmp_path):
     gray = np.full((3, 2, 3), 100, np.uint8)
-    photo = infer.Photo(infer.Job(tmp_path / "x.png", tmp_path / "x"), (3, 2), None, [], gray)
+    photo = infer.Photo(photo_files.Job(tmp_path / "x.png", tmp_path / "x"), (3, 2), None, [], gray)
     probs = np.eye(3, dtype=np.float32)[[[[0, 0], [1, 1], [2, 2]]]]
-    assert infer.Writer(infer.Framer((3, 2), whole_image=True), 3, overlay=True, prob=True)(photo, probs) is None
+    assert photo_outputs.Writer(framing.Framer((3, 2), whole_image=True), 3, overlay=True, prob=True)(photo, probs) is None
     mask = cv2.imread(str(tmp_path / "x_mask.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(mask, [[0, 0], [1, 1], [2, 2]])
     overlay = cv2.imread(str(tmp_path / "x_overlay.png"))
@@ -158,8 +161,8 @@ def test_three_classes_mask_holds_class_ids_and_overlay_colors_each_class(tmp_pa
 
 
 def test_to_8bit_scales_16_bit_and_float_ranges():
-    np.testing.assert_array_equal(infer.to_8bit(np.array([0, 257, 65535], np.uint16)), [0, 1, 255])
-    np.testing.assert_array_equal(infer.to_8bit(np.array([0.0, 0.5, 1.0, 2.0], np.float32)), [0, 128, 255, 255])
+    np.testing.assert_array_equal(photo_files.to_8bit(np.array([0, 257, 65535], np.uint16)), [0, 1, 255])
+    np.testing.assert_array_equal(photo_files.to_8bit(np.array([0.0, 0.5, 1.0, 2.0], np.float32)), [0, 128, 255, 255])
 
 
 def test_same_stem_in_one_folder_keeps_both_outputs(model_dir, tmp_path):
@@ -202,7 +205,7 @@ def test_missing_input_exits_2_from_the_command_line(model_dir, tmp_path):
 def test_classes_follow_the_evaluation_rule(num_classes):
     probs = np.random.default_rng(0).random((5, 7, num_classes)).astype(np.float32)
     probs[0, 0, 0] = 0.3
-    np.testing.assert_array_equal(infer.classes_of(probs, 0.3), predicted_classes(probs[None], 0.3)[0])
+    np.testing.assert_array_equal(framing.classes_of(probs, 0.3), predicted_classes(probs[None], 0.3)[0])
 
 
 def test_bad_settings_are_usage_errors(model_dir, tmp_path, capsys):
@@ -326,7 +329,7 @@ def test_command_line_writes_boxes_crops_and_json_and_names_photos_without_a_fac
     assert 0.1 < np.mean(crop_mask == 255) < 0.6
     overlay = cv2.imread(str(out / "astronaut_overlay.png"))
     x0, y0, x1, _ = (round(v) for v in faces[0]["box"])
-    assert (overlay[y0, x0 + 5:x1 - 5] == infer.BOX_COLOR).all(axis=-1).mean() > 0.9  # the box's top edge
+    assert (overlay[y0, x0 + 5:x1 - 5] == photo_outputs.BOX_COLOR).all(axis=-1).mean() > 0.9  # the box's top edge
 
 
 def test_three_class_model_keeps_each_pixel_of_the_most_confident_face():
