@@ -1,4 +1,4 @@
-"""Training: the loss, the learning-rate schedule, tf.distribute strategies, and the loop.
+"""Training: the loop, the optimization step, the learning-rate schedule and tf.distribute strategies.
 
 train() builds a Run (its folder, split, config and checkpoints), then takes one epoch after another,
 validating every --eval-every steps, until the last step, a stop request or --max-minutes; the best
@@ -7,8 +7,6 @@ checkpoint by validation is tested once at the end.
 import atexit
 import math
 import shutil
-import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,18 +16,13 @@ import tensorflow as tf
 from config import UsageError, build_model, check, make_dataset, resolve_precision
 from dataset import Dataset
 from evaluation import evaluate_split, evaluation_step, format_scores
+from losses import loss_function
+from memory_check import check_memory
 from metrics import METRIC_NAMES, predicted_classes
-from model import Model, activation_elements, probabilities
+from model import Model
 from plots import examples_figure, figure_to_array, plt
+from progress import Progress, StopRequest
 from run_folder import CHECKPOINT_BEST, CHECKPOINT_LATEST, check_run_folder, new_run_dir, read_json, write_json
-
-
-# Memory a training step holds per element of one image's layer outputs (activation_elements). Peak
-# RSS of `/usr/bin/time -f %M python convolutional_autoencoder.py --batch-size B --max-steps 2` on
-# data128_128/ (the reference network: 1,274,112 elements per image) was 1716 MiB at B = 50, 3966 MiB
-# at B = 200 and 6747 MiB at B = 400: 14.4 MiB, or 11.8 bytes per element, for each image more (12.3
-# from 50 to 200). 16 keeps a margin of a third.
-STEP_BYTES_PER_ACTIVATION = 16
 
 
 class TrainingError(Exception):
@@ -274,75 +267,6 @@ class Run:
         self.log(f"run folder: {self.folder}")
 
 
-def check_memory(config, image_shape, train_images, replicas=1):
-    """Refuse a batch whose training step would not fit in the memory this machine has available.
-
-    The step keeps every layer's output for the backward pass: STEP_BYTES_PER_ACTIVATION per element
-    of them (activation_elements) for each image this machine's `replicas` take in one step (a batch,
-    or all `train_images` when they are fewer), against /proc/meminfo's MemAvailable, read after the
-    data is in memory.
-    """
-    available = available_memory()
-    num_classes = 3 if config["targets"] == "classes3" else 1
-    per_image = STEP_BYTES_PER_ACTIVATION * activation_elements(config["arch"], *image_shape, num_classes)
-    needed = per_image * min(config["batch_size"], train_images) * replicas
-    if available is not None and needed > available:
-        largest = max(1, int(available // per_image // replicas))
-        raise UsageError(
-            f"--batch-size {config['batch_size']} needs about {needed / 2 ** 30:.1f} GiB for a training step "
-            f"of {config['arch']} on {'x'.join(map(str, image_shape))} images (estimated from the layer "
-            f"shapes), more than the {available / 2 ** 30:.1f} GiB this machine has available: "
-            f"pass --batch-size {largest} or less")
-
-
-def available_memory():
-    """Bytes of memory the kernel can give without swapping (MemAvailable), or None when unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def loss_function(kind, num_classes):
-    """loss(logits, labels) for `rmse` (the reference), `bce` or `bce_dice`, over the global batch.
-
-    Under a tf.distribute strategy each replica holds a slice of the batch: the sums the loss is
-    made of are added up across replicas (all_reduce, whose gradient is again an all-reduce) and the
-    loss is divided by the number of replicas, because the optimizer adds up their gradients. The
-    replicas' losses then add up to the loss of the global batch, and so do their gradients.
-    """
-
-    def loss(logits, labels):
-        replica = tf.distribute.get_replica_context()
-
-        def total(x, axis=None):
-            return replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(x, axis))
-
-        if num_classes == 1:
-            truth = tf.cast(labels, tf.float32)[..., None]
-        else:
-            truth = tf.one_hot(labels, num_classes)
-        probs = probabilities(logits)
-        pixels = total(tf.cast(tf.size(labels), tf.float32))
-        if kind == "rmse":
-            value = tf.sqrt(total(tf.square(probs - truth)) / (pixels * truth.shape[-1]))
-        elif num_classes == 1:
-            value = total(tf.nn.sigmoid_cross_entropy_with_logits(truth, logits)) / pixels
-        else:
-            value = total(tf.nn.softmax_cross_entropy_with_logits(truth, logits)) / pixels
-        if kind == "bce_dice":
-            overlap = total(probs * truth, axis=[0, 1, 2])
-            union = total(probs + truth, axis=[0, 1, 2])
-            value += 1.0 - tf.reduce_mean((2.0 * overlap + 1.0) / (union + 1.0))
-        return value / replica.num_replicas_in_sync
-
-    return loss
-
-
 def optimization_step(model, optimizer, loss_of, images, labels):
     """One gradient step on a batch (of one replica); returns its loss. Benchmarks time this too."""
     with tf.GradientTape() as tape:
@@ -375,54 +299,6 @@ def make_strategy(name):
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
-
-
-class Progress:
-    """One line per epoch: a bar, the mean loss, images per second and the time left.
-
-    `done` steps of the epoch were taken before (a resumed run); the mean loss, speed and time left
-    are of the steps taken here.
-    """
-
-    def __init__(self, epoch, epochs, steps, done=0, stream=sys.stderr):
-        self.epoch, self.epochs, self.steps, self.stream = epoch, epochs, steps, stream
-        self.tty = stream.isatty()
-        self.started, self.skipped, self.done, self.images, self.loss_sum = time.perf_counter(), done, done, 0, 0.0
-
-    def update(self, loss, images):
-        self.done += 1
-        self.images += images
-        self.loss_sum += loss
-        if self.tty or self.done == self.steps:
-            elapsed, taken = time.perf_counter() - self.started, self.done - self.skipped
-            rate = self.images / elapsed
-            left = elapsed / taken * (self.steps - self.done)
-            bar = "#" * (20 * self.done // self.steps)
-            self.stream.write(f"\repoch {self.epoch + 1}/{self.epochs} [{bar:<20}] {self.done}/{self.steps} "
-                              f"loss {self.loss_sum / taken:.4f}  {rate:.1f} img/s  ETA {left:.0f}s")
-            if self.done == self.steps or not self.tty:
-                self.stream.write("\n")
-            self.stream.flush()
-
-
-class StopRequest:
-    """Turns SIGINT / SIGTERM into a flag the training loop checks after each step."""
-
-    def __init__(self):
-        self.reason = None
-        self.previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.reason = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 def start_from(model, folder, checkpoint):

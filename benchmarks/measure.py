@@ -23,7 +23,8 @@ from config import COMPUTE_DTYPES, DEFAULTS, UsageError, build_model  # noqa: E4
 from dataset import DataError, Dataset  # noqa: E402
 from model import REFERENCE_DESCRIPTION  # noqa: E402
 from run_folder import CHECKPOINT_BEST, write_json  # noqa: E402
-from training import loss_function, optimization_step  # noqa: E402
+from losses import loss_function  # noqa: E402
+from training import optimization_step  # noqa: E402
 import infer  # noqa: E402
 from conv2d import Conv2d  # noqa: E402
 from max_pool_2d import MaxPool2d  # noqa: E402

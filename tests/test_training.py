@@ -1,5 +1,4 @@
 """Training through its command: run folders, resume, stopping, schedules of augmentation, --init-from."""
-import io
 import json
 import os
 import re
@@ -14,12 +13,11 @@ import tensorflow as tf
 import convolutional_autoencoder as ca
 import dataset
 import training
-from config import DEFAULTS, UsageError, build_model
+from config import DEFAULTS, build_model
 from conftest import ROOT, TINY, make_face_folder, run_folders, scalars
 from evaluation import evaluate, load_trained
 from metrics import METRIC_NAMES
 from run_folder import init_chain
-from training import Progress
 
 
 def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_path, capsys):
@@ -74,15 +72,6 @@ def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_pa
     assert printed[1].startswith("precision: ")
     assert printed[2] == f"per-class IU: background {background}  face {face}"
     assert re.fullmatch(r"trained 4 steps in \d+ minutes \(TensorBoard event times\)", printed[3])
-
-
-def test_progress_of_a_resumed_epoch_averages_the_steps_taken_here():
-    stream = io.StringIO()
-    progress = Progress(epoch=3, epochs=10, steps=5, done=3, stream=stream)
-    progress.update(0.5, 32)
-    progress.update(0.3, 22)
-    line = stream.getvalue()
-    assert line.startswith("\repoch 4/10 [####################] 5/5 loss 0.4000 ") and line.endswith("ETA 0s\n")
 
 
 def test_same_seed_same_first_epoch_losses(face_folder, tmp_path):
@@ -297,21 +286,3 @@ def test_init_from_mistakes_are_named(face_folder, tmp_path, capsys):
     (source / "config.json").write_text(json.dumps({**config, "swa_start": 1}))
     assert ca.main(["--resume", str(source)]) == 2
     assert f"{source} averaged its weights (--swa-start)" in capsys.readouterr().err
-
-
-def test_a_batch_that_will_not_fit_in_memory_is_refused_with_the_estimate(face_folder, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(training, "available_memory", lambda: 2 ** 20)
-    out = tmp_path / "save"
-    assert ca.main(["--data", str(face_folder), *TINY, "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert re.search(r"--batch-size 4 needs about [\d.]+ GiB for a training step of C3,8,2C3,8,1M2 on 64x64 images "
-                     r"\(estimated from the layer shapes\), more than the 0.0 GiB this machine has available: "
-                     r"pass --batch-size 1 or less", err), err
-    assert not out.exists()
-
-
-def test_on_16_gib_the_reference_batch_fits_and_a_batch_of_5000_does_not(monkeypatch):
-    monkeypatch.setattr(training, "available_memory", lambda: 16 * 2 ** 30)
-    training.check_memory(DEFAULTS, (128, 128), train_images=1846)
-    with pytest.raises(UsageError, match=r"--batch-size 5000 needs about \d+\.\d GiB .* pass --batch-size \d+ or less"):
-        training.check_memory({**DEFAULTS, "batch_size": 5000}, (128, 128), train_images=1846)
