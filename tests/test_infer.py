@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 
 import convolutional_autoencoder as ca
-import framing
 import infer
-import photo_files
 import photo_outputs
 from evaluation import load_trained, predict
-from metrics import predicted_classes
 from conftest import ROOT, make_face_folder, synthetic_face
 
 ARCH = "C3,8,2C3,8,1M2"
@@ -136,35 +133,6 @@ def test_output_folder_inside_the_input_is_not_read_back(model_dir, tmp_path):
         assert summary["images"] == 1 and summary["failed"] == []
 
 
-def test_overlay_tints_the_mask_green_and_leaves_the_rest(tmp_path):
-    gray = np.full((4, 4, 3), 100, np.uint8)
-    photo = infer.Photo(photo_files.Job(tmp_path / "x.png", tmp_path / "x"), (4, 4), None, [], gray)
-    probs = np.zeros((1, 4, 4, 1), np.float32)
-    probs[:, :2] = 1.0
-    assert photo_outputs.Writer(framing.Framer((4, 4), whole_image=True), 1, overlay=True)(photo, probs) is None
-    overlay = cv2.imread(str(tmp_path / "x_overlay.png"))
-    assert (overlay[2:] == 100).all()
-    assert (overlay[:2, :, 1] > 150).all() and (overlay[:2, :, [0, 2]] < 100).all()
-
-
-def test_three_classes_mask_holds_class_ids_and_overlay_colors_each_class(tmp_path):
-    gray = np.full((3, 2, 3), 100, np.uint8)
-    photo = infer.Photo(photo_files.Job(tmp_path / "x.png", tmp_path / "x"), (3, 2), None, [], gray)
-    probs = np.eye(3, dtype=np.float32)[[[[0, 0], [1, 1], [2, 2]]]]
-    assert photo_outputs.Writer(framing.Framer((3, 2), whole_image=True), 3, overlay=True, prob=True)(photo, probs) is None
-    mask = cv2.imread(str(tmp_path / "x_mask.png"), cv2.IMREAD_UNCHANGED)
-    np.testing.assert_array_equal(mask, [[0, 0], [1, 1], [2, 2]])
-    overlay = cv2.imread(str(tmp_path / "x_overlay.png"))
-    assert (overlay[0] == 100).all()
-    assert overlay[1, 0, 1] > overlay[1, 0, 2] and overlay[2, 0, 2] > overlay[2, 0, 1]
-    assert cv2.imread(str(tmp_path / "x_prob.png")).shape == (3, 2, 3)
-
-
-def test_to_8bit_scales_16_bit_and_float_ranges():
-    np.testing.assert_array_equal(photo_files.to_8bit(np.array([0, 257, 65535], np.uint16)), [0, 1, 255])
-    np.testing.assert_array_equal(photo_files.to_8bit(np.array([0.0, 0.5, 1.0, 2.0], np.float32)), [0, 128, 255, 255])
-
-
 def test_same_stem_in_one_folder_keeps_both_outputs(model_dir, tmp_path):
     (tmp_path / "in").mkdir()
     cv2.imwrite(str(tmp_path / "in" / "a.png"), face((64, 64)))
@@ -199,13 +167,6 @@ def test_missing_input_exits_2_from_the_command_line(model_dir, tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert "missing.jpg" in result.stderr and "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize("num_classes", [1, 3])
-def test_classes_follow_the_evaluation_rule(num_classes):
-    probs = np.random.default_rng(0).random((5, 7, num_classes)).astype(np.float32)
-    probs[0, 0, 0] = 0.3
-    np.testing.assert_array_equal(framing.classes_of(probs, 0.3), predicted_classes(probs[None], 0.3)[0])
 
 
 def test_bad_settings_are_usage_errors(model_dir, tmp_path, capsys):
