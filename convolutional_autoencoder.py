@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from config import DEFAULTS, PRECISIONS, RESUMABLE, UsageError, resolve_precision
-from dataset import SPLITS, TARGET_KINDS, DataError
+from data_folder import TARGET_KINDS, DataError
+from dataset import SPLITS
 from evaluation import evaluate, format_scores
 from metrics import METRIC_NAMES
 from model import REFERENCE_DESCRIPTION, Model

@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from config import DEFAULTS, build_model, make_dataset, resolve_precision
-from dataset import CLASS_NAMES, DataError, Dataset, list_folder
+from data_folder import CLASS_NAMES, DataError, list_folder
+from dataset import Dataset
 from metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
 from run_folder import RUN_FOLDERS, check_run_folder, read_json
 

@@ -20,7 +20,8 @@ import quiet_tensorflow  # before TensorFlow: it starts without its C++ start-up
 import tensorflow as tf
 
 from config import UsageError, input_size, make_dataset
-from dataset import CLASS_NAMES, DataError, Dataset
+from data_folder import CLASS_NAMES, DataError
+from dataset import Dataset
 from evaluation import load_trained, predict
 from metrics import predicted_classes
 

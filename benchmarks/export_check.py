@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
 
 from config import UsageError, make_dataset  # noqa: E402
-from dataset import CLASS_NAMES, SPLITS, DataError, Dataset  # noqa: E402
+from data_folder import CLASS_NAMES, DataError  # noqa: E402
+from dataset import SPLITS, Dataset  # noqa: E402
 from evaluation import evaluate, load_trained  # noqa: E402
 import export  # noqa: E402
 from bench import machine_info  # noqa: E402

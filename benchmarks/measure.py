@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from config import COMPUTE_DTYPES, DEFAULTS, UsageError, build_model  # noqa: E402
-from dataset import DataError, Dataset  # noqa: E402
+from data_folder import DataError  # noqa: E402
+from dataset import Dataset  # noqa: E402
 from model import REFERENCE_DESCRIPTION  # noqa: E402
 from run_folder import CHECKPOINT_BEST, write_json  # noqa: E402
 from losses import loss_function  # noqa: E402

@@ -53,7 +53,8 @@ from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 
 from config import make_dataset
-from dataset import CLASS_NAMES, Dataset
+from data_folder import CLASS_NAMES
+from dataset import Dataset
 from evaluation import load_trained, predict
 from metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
 from plots import examples_figure, plt

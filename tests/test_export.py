@@ -12,7 +12,7 @@ import convolutional_autoencoder as ca
 import export
 from config import UsageError
 from conftest import ROOT, make_face_folder
-from dataset import load_folder
+from data_folder import load_folder
 from evaluation import load_trained, predict
 from metrics import predicted_classes
 

@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import ROOT
-from dataset import CLASS_NAMES
+from data_folder import CLASS_NAMES
 from evaluation import evaluate
 from metrics import METRIC_NAMES
 from run_folder import init_chain, read_json, write_json

@@ -13,7 +13,8 @@ import tensorflow as tf
 import convolutional_autoencoder as ca
 from batch_norm import BatchNorm
 from conftest import ROOT, make_face_folder, run_folders, scalars
-from dataset import DataError, Dataset
+from data_folder import DataError
+from dataset import Dataset
 from metrics import METRIC_NAMES
 
 TINY = ["--arch", "C3,8,2C3,8,1M2", "--no-augment", "--eval-every", "2"]
