@@ -171,8 +171,8 @@ class Run:
         return self.strategy.distribute_datasets_from_function(
             lambda context: self.dataset.train_batches(epoch, skip, context, augment, size))
 
-    def _compile_train_step(self, loss_of, batch_spec):
-        strategy, model, optimizer = self.strategy, self.model, self.optimizer
+    def _compile_train_step(self, batch_spec):
+        strategy, model, optimizer, loss_of = self.strategy, self.model, self.optimizer, self.loss_of
 
         @tf.function(input_signature=[batch_spec, tf.TensorSpec([], tf.float32)])
         def train_step(batch, asked_to_stop):
@@ -202,7 +202,7 @@ class Run:
         batches = self.epoch_batches(epoch, skip)
         size = self.epoch_size(epoch)
         if size not in self.train_steps:
-            self.train_steps[size] = self._compile_train_step(self.loss_of, batches.element_spec)
+            self.train_steps[size] = self._compile_train_step(batches.element_spec)
         train_step = self.train_steps[size]
         for batch in batches:
             reason = stop.reason or ("--max-minutes" if deadline and time.monotonic() > deadline else None)
