@@ -10,7 +10,9 @@ cudart_stub also said there are no CUDA drivers; any other line, and everything 
 (TensorFlow's warnings and errors, the project's own messages), is shown as usual.
 
 `without_lines` is the same catch for a block of code: export.py hides with it the TFLite converter's
-two "Ignored output_format / drop_control_dependency" notices, about options tf.lite sets itself.
+two "Ignored output_format / drop_control_dependency" notices, about options tf.lite sets itself, and
+the int8 quantiser's echo of its settings ("fully_quantize: 0, inference_type: ...") and its "Skipping
+runtime version metadata" notice.
 """
 import contextlib
 import os
@@ -24,7 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 START_UP_LINES = re.compile(r"All log messages before absl::InitializeLog\(\) is called|cudart_stub\.cc.*"
                             r"Could not find cuda drivers|cpu_feature_guard\.cc|^To enable the following "
                             r"instructions|oneDNN custom operations are on")
-CONVERTER_LINES = re.compile(r"tf_tfl_flatbuffer_helpers\.cc.*Ignored (output_format|drop_control_dependency)")
+CONVERTER_LINES = re.compile(r"tf_tfl_flatbuffer_helpers\.cc.*Ignored (output_format|drop_control_dependency)|"
+                             r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: |"
+                             r"flatbuffer_export\.cc.*Skipping runtime version metadata in the model")
 NO_DRIVER_CUINIT = re.compile(r"cuda_(platform|diagnostics|executor)\.cc.*(failed call to cuInit|"
                               r"kernel driver does not appear to be running|retrieving CUDA diagnostic)")
 
@@ -56,7 +60,7 @@ def start_up_lines(lines):
 
 
 def converter_lines(lines):
-    """The TFLite converter's notices that it ignores two options tf.lite sets itself."""
+    """The TFLite converter's notices about options tf.lite sets itself, and the int8 quantiser's."""
     return {line for line in lines if CONVERTER_LINES.search(line)}
 
 
