@@ -225,7 +225,7 @@ def test_init_from_keeps_the_split_across_a_resume_and_evaluate_names_the_source
 
     # evaluate reproduces the run's test score, and names the run it started from with its training time.
     metrics = json.loads((run / "metrics.json").read_text())
-    result = evaluate(run, str(face_folder))
+    result = evaluate(run, str(face_folder), precision="fp32")  # as the run trained and scored (not bf16)
     assert result["pixel_accuracy"] == pytest.approx(metrics["test"]["pixel_accuracy"], abs=1e-9)
     assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder)]) == 0
     printed = capsys.readouterr().out.splitlines()
