@@ -9,9 +9,10 @@ from run_folder import init_chain, read_json, write_json
 
 PRETRAINED = ROOT / "pretrained"
 MODELS = [PRETRAINED, PRETRAINED / "classes3"]
+FIRST_RUN = PRETRAINED / "classes3" / "init_from"  # the run pretrained/classes3 was started from
 
 
-@pytest.mark.parametrize("model_dir", MODELS, ids=lambda p: p.name)
+@pytest.mark.parametrize("model_dir", [*MODELS, FIRST_RUN], ids=lambda p: p.name)
 def test_shipped_model_reproduces_its_test_scores(model_dir, real_data):
     metrics = read_json(model_dir / "metrics.json")
     config = read_json(model_dir / "config.json")
@@ -30,11 +31,17 @@ def test_shipped_models_are_the_documented_kinds():
     splits = [read_json(m / "split.json") for m in MODELS]
     assert splits[0] == splits[1]
     # pretrained/ is one run of the README's command: BCE, linear output, one-cycle, 100 epochs, the last
-    # 10 unaugmented.
-    # pretrained/classes3 is the same recipe on the 3-class targets.
-    for config in (face, classes3):
+    # 10 unaugmented. pretrained/classes3 is 40 more epochs (one-cycle again, the last 10 unaugmented) from
+    # the same recipe on the 3-class targets, whose run is kept inside it, in classes3/init_from.
+    first_run = read_json(FIRST_RUN / "config.json")
+    for config in (face, first_run):
         assert config["init_from"] is None and config["augment"] and config["linear_output"]
         assert (config["loss"], config["schedule"], config["epochs"], config["clean_epochs"]) == ("bce", "onecycle", 100, 10)
+    assert first_run["targets"] == "classes3" and first_run["model"] == classes3["model"]
+    assert classes3["init_from"] == "pretrained/classes3/init_from" and classes3["augment"] and classes3["linear_output"]
+    assert (classes3["loss"], classes3["schedule"], classes3["epochs"], classes3["clean_epochs"]) == ("bce", "onecycle", 40, 10)
+    assert [p.resolve() for p in init_chain(MODELS[1])] == [FIRST_RUN.resolve()]
+    assert read_json(FIRST_RUN / "split.json") == splits[1]
     for m in MODELS:
         metrics = read_json(m / "metrics.json")
         assert {"step", "validation", "test"} <= set(metrics)
@@ -69,4 +76,5 @@ def test_evaluate_finds_an_init_from_run_under_the_project_root_from_any_folder(
     run.mkdir()
     write_json(run / "config.json", {"init_from": "pretrained/classes3"})
     monkeypatch.chdir(tmp_path)
-    assert [p.resolve() for p in init_chain(run)] == [(PRETRAINED / "classes3").resolve()]
+    # ... and the chain goes on through pretrained/classes3's own source.
+    assert [p.resolve() for p in init_chain(run)] == [(PRETRAINED / "classes3").resolve(), FIRST_RUN.resolve()]
