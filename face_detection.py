@@ -63,7 +63,17 @@ def networks():
     def traced(stage_class):
         stage = stage_class()
         # StageBase keeps its network in `_model`; reduce_retracing traces PNet once for all pyramid sizes.
-        stage._model = tf.function(stage.model, reduce_retracing=True)
+        network = tf.function(stage.model, reduce_retracing=True)
+
+        def run(patches):
+            # When no candidate is left for RNet or ONet, mtcnn lets the network fail on the empty batch and
+            # takes the InvalidArgumentError for "no faces found". Traced, that failure also writes a
+            # "Local rendezvous is aborting" warning to standard error, so it is raised here instead.
+            if patches.shape[0] == 0:
+                raise tf.errors.InvalidArgumentError(None, None, "no face candidates left")
+            return network(patches)
+
+        stage._model = run
         return stage
 
     return MTCNN(stages=[traced(StagePNet), traced(StageRNet), traced(StageONet)])

@@ -2,6 +2,7 @@
 in them, so the default mode writes all-background masks and --whole-image is today's resize), and
 the face pipeline with the pretrained model on a real photo (docs/astronaut.png) and LFW test faces."""
 import json
+import os
 import subprocess
 import sys
 
@@ -169,6 +170,19 @@ def test_missing_input_exits_2_from_the_command_line(model_dir, tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert "missing.jpg" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_photos_without_faces_leave_standard_error_empty_from_the_command_line(model_dir, tmp_path):
+    # When no candidate is left for MTCNN's second or third stage, its traced network used to fail on the
+    # empty batch with a "Local rendezvous is aborting" warning on standard error (face_detection.networks).
+    cv2.imwrite(str(tmp_path / "plain.png"), np.full((480, 640, 3), 128, np.uint8))
+    cv2.imwrite(str(tmp_path / "noise.png"), np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user runs it (conftest sets 2)
+    result = subprocess.run([sys.executable, str(ROOT / "infer.py"), "plain.png", "noise.png",
+                             "--model-dir", str(model_dir), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0 and result.stderr == ""
+    assert "no face found in 2 images" in result.stdout
 
 
 def test_bad_settings_are_usage_errors(model_dir, tmp_path, capsys):
