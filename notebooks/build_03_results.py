@@ -348,8 +348,9 @@ md(r"""
 
 `pretrained/classes3/` is the same architecture trained with the same recipe on the 3-class targets (a
 softmax over background, face and hair; `--targets classes3`), then 40 more epochs from those weights
-(see the README for both commands). Each pixel takes the class of highest probability. The same six test images — input, ground truth, prediction — then the scores on
-the test split with the IU of each class, checked against the run's `metrics.json`.
+(see the README for both commands). Each pixel takes the class of highest probability. The same six
+test images — input, ground truth, prediction — then the scores on the test split with the IU of each
+class, checked against the run's `metrics.json`.
 """)
 
 code(r'''
