@@ -12,6 +12,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def user_environment():
+    """os.environ as a user's shell has it, for a subprocess whose standard error is checked: without the
+    TF_CPP_MIN_LOG_LEVEL set above for the tests, which would hide TensorFlow's warnings."""
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
 def synthetic_face(rng, size):
     """A noisy gray image with a bright elliptical face, a darker hair cap, and both masks."""
     yy, xx = np.mgrid[:size, :size]

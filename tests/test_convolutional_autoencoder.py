@@ -1,6 +1,5 @@
 """The command line: its help, and user mistakes ending in one sentence (training is tested in
 test_training.py, through this command)."""
-import os
 import re
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import sys
 import pytest
 
 import convolutional_autoencoder as ca
-from conftest import ROOT, TINY, make_face_folder, run_folders
+from conftest import ROOT, TINY, make_face_folder, run_folders, user_environment
 
 
 def test_resume_refuses_a_changed_recipe(face_folder, tmp_path, capsys):
@@ -56,7 +55,7 @@ def test_size_the_model_cannot_mirror_is_refused(tmp_path, capsys):
 def test_start_up_prints_only_the_projects_own_lines(tmp_path):
     # TensorFlow's start-up lines (absl's notice, cudart_stub, cpu_feature_guard, a cuInit failure on
     # machines without a GPU) are hidden; the project's error is the one line on standard error.
-    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environment = user_environment()
     done = subprocess.run([sys.executable, str(ROOT / "convolutional_autoencoder.py"), "summary", "--arch", "C7,64"],
                           capture_output=True, text=True, cwd=tmp_path, env=environment)
     assert done.returncode == 2

@@ -2,7 +2,6 @@
 in them, so the default mode writes all-background masks and --whole-image is today's resize), and
 the face pipeline with the pretrained model on a real photo (docs/astronaut.png) and LFW test faces."""
 import json
-import os
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import convolutional_autoencoder as ca
 import infer
 import photo_outputs
 from evaluation import load_trained, predict
-from conftest import ROOT, make_face_folder, synthetic_face
+from conftest import ROOT, make_face_folder, synthetic_face, user_environment
 
 ARCH = "C3,8,2C3,8,1M2"
 
@@ -177,10 +176,9 @@ def test_photos_without_faces_leave_standard_error_empty_from_the_command_line(m
     # empty batch with a "Local rendezvous is aborting" warning on standard error (face_detection.networks).
     cv2.imwrite(str(tmp_path / "plain.png"), np.full((480, 640, 3), 128, np.uint8))
     cv2.imwrite(str(tmp_path / "noise.png"), np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8))
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user runs it (conftest sets 2)
     result = subprocess.run([sys.executable, str(ROOT / "infer.py"), "plain.png", "noise.png",
                              "--model-dir", str(model_dir), "--out", str(tmp_path / "out")],
-                            capture_output=True, text=True, cwd=tmp_path, env=env)
+                            capture_output=True, text=True, cwd=tmp_path, env=user_environment())
     assert result.returncode == 0 and result.stderr == ""
     assert "no face found in 2 images" in result.stdout
 

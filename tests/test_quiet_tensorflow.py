@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, user_environment
 
 AFTER_START_UP = """
 import quiet_tensorflow
@@ -18,7 +18,7 @@ except tf.errors.InvalidArgumentError:
 
 
 def test_start_up_lines_are_hidden_and_later_errors_shown():
-    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environment = user_environment()
     done = subprocess.run([sys.executable, "-c", AFTER_START_UP], capture_output=True, text=True, cwd=ROOT,
                           env=environment)
     assert done.returncode == 0, done.stderr
