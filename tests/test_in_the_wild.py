@@ -16,6 +16,11 @@ def test_tiny_run_prints_json_and_table(real_data, capsys):
     result = json.loads(first)
     assert result["scenes"] == 2 and result["pictures"] == 8 and result["split"] == "test" and result["faces_placed"] == 4
     assert 0.6 < result["face_iou"]["default"] <= 1 and result["face_iou"]["whole_image"] < result["face_iou"]["default"]
+    # Means over the scenes where every face was found: all scenes exactly when all 4 faces were found.
+    when_found = result["face_iou_all_found"]
+    assert (when_found["scenes"] == 2) == (result["faces_found"] == 4)
+    if when_found["scenes"] == 2:
+        assert when_found["default"] == result["face_iou"]["default"] and when_found["exact"] == result["face_iou"]["exact"]
     assert set(result["lfw_pixel_accuracy"]) == {"default", "whole_image", "central"}
     assert all(rate > 0 for rate in result["photos_per_second_640x480"].values())
     assert any(line.startswith("| face IoU, 2 scenes") for line in table)
@@ -47,3 +52,24 @@ def test_scene_truth_follows_the_placed_pictures():
     # each mask is half the picture's side: a quarter of its area
     areas = sum((128 * np.hypot(*t[:, 0]) / 2) ** 2 for _, t in placements)
     assert abs(truth.sum() - areas) / areas < 0.05
+
+
+def test_scenes_with_a_missed_face_are_left_out_of_the_all_found_means(real_data, capsys, monkeypatch):
+    segment_faces, calls = in_the_wild.infer.segment_faces, []
+
+    def missing_the_first_scene(scene, model_dir, whole_image=False, **options):
+        mask, faces = segment_faces(scene, model_dir, whole_image=whole_image, **options)
+        if not whole_image:
+            calls.append(scene)
+            if len(calls) == 1:
+                return np.zeros_like(mask), []
+        return mask, faces
+
+    monkeypatch.setattr(in_the_wild.infer, "segment_faces", missing_the_first_scene)
+    assert in_the_wild.main(["--data", str(real_data), "--pictures", "8", "--scenes", "2", "--speed-photos", "1"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[0])
+    when_found = result["face_iou_all_found"]
+    # The detector finds both faces of the second scene (as in the test above); the first scene scored
+    # nothing, so the mean over both is half the second one's.
+    assert when_found["scenes"] == 1 and result["faces_found"] == 2
+    assert result["face_iou"]["default"] == when_found["default"] / 2 > 0
