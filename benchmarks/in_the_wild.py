@@ -139,7 +139,8 @@ def measure(args):
                   for mode, values in ious.items() if mode != "whole_image"}
     result = {
         "scenes": args.scenes, "split": args.split, "single_face_pictures": len(single), "pictures": len(names),
-        "face_iou": mean, "face_iou_all_found": {"scenes": sum(all_found), **when_found}, "faces_found": found, "faces_placed": placed, "extra_detections": extra,
+        "face_iou": mean, "face_iou_all_found": {"scenes": sum(all_found), **when_found},
+        "faces_found": found, "faces_placed": placed, "extra_detections": extra,
         "lfw_pixel_accuracy": accuracy, "photos_per_second_640x480": speed,
         "settings": {"min_side": args.min_side, "max_side": MAX_SIDE, "max_tilt": args.max_tilt, "seed": args.seed,
                      "model_dir": str(args.model_dir), "zoom": face_alignment.ZOOM, "tta": args.tta,
@@ -292,11 +293,12 @@ def table(result):
         f"| photos/s, 640x480 scenes with 2 faces | {speed['default']:.1f} | {speed['whole_image']:.1f} | | |",
     ]
     when_found = result["face_iou_all_found"]
-    found_line = (f" Over the {when_found['scenes']} scenes where every face was found, face IoU {when_found['default']:.3f} "
-                  f"default and {when_found['exact']:.3f} at exact framing." if when_found["scenes"] else "")
+    found_line = (f" Over the {when_found['scenes']} scenes where every face was found, face IoU "
+                  f"{when_found['default']:.3f} default and {when_found['exact']:.3f} at exact framing."
+                  if when_found["scenes"] else "")
     notes = (f"\nFaces found: {result['faces_found']} of {result['faces_placed']} placed, {result['extra_detections']} "
-             f"detections elsewhere.{found_line} Scenes use the {result['single_face_pictures']} of {result['pictures']} "
-             f"{result['split']} pictures with exactly one face. "
+             f"detections elsewhere.{found_line} Scenes use the {result['single_face_pictures']} of "
+             f"{result['pictures']} {result['split']} pictures with exactly one face. "
              f"Load average at the end: {result['settings']['load_average']:.1f} "
              f"on {result['settings']['cpus']} CPUs.\n\n"
              + "\n".join(f"- {target}: {'met' if met else 'NOT met'}" for target, met in result["targets"].items()))
