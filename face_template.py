@@ -32,10 +32,7 @@ def parse_args(argv):
 
 def central_face(faces, height, width):
     """LFW labels the person in the middle of the picture: the face whose box centre is nearest to it."""
-    def distance(face):
-        x0, y0, x1, y1 = face.box
-        return np.hypot((x0 + x1) / 2 - width / 2, (y0 + y1) / 2 - height / 2)
-    return min(faces, key=distance)
+    return min(faces, key=lambda face: np.hypot(face.centre[0] - width / 2, face.centre[1] - height / 2))
 
 
 def mean_landmarks(paths, log=print):

@@ -12,13 +12,13 @@ import face_alignment
 import face_detection
 
 
-class FramedFace:
-    """A detected face (box, confidence, landmarks; face_detection.Face), its aligned `crop`, the
-    `transform` photo -> crop, and once segmented its crop `probabilities`, where they land in the
-    photo (`pasted`: x0, y0, region probabilities) and `mask_area` (photo pixels not background)."""
+class FramedFace(face_detection.Face):
+    """A detected face (box, confidence, landmarks), its aligned `crop`, the `transform` photo -> crop,
+    and once segmented its crop `probabilities`, where they land in the photo (`pasted`: x0, y0,
+    region probabilities) and `mask_area` (photo pixels not background)."""
 
     def __init__(self, face, crop, transform):
-        self.box, self.confidence, self.landmarks = face.box, face.confidence, face.landmarks
+        super().__init__(face.box, face.confidence, face.landmarks)
         self.crop, self.transform = crop, transform
         self.probabilities, self.pasted, self.mask_area = None, None, None
 
@@ -38,9 +38,9 @@ class Framer:
     to the template (default), or the whole photo resized (`whole_image`, for LFW-framed photos)."""
 
     def __init__(self, size, whole_image=False, min_face=face_detection.DEFAULT_MIN_FACE,
-                 min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE):
+                 min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE, tilted_faces=False):
         self.size, self.whole_image = size, whole_image
-        self.min_face, self.min_confidence = min_face, min_confidence
+        self.min_face, self.min_confidence, self.tilted_faces = min_face, min_confidence, tilted_faces
 
     def frame(self, image):
         """(model inputs uint8 [N, height, width], [FramedFace]) of an 8-bit gray or BGR photo."""
@@ -52,7 +52,7 @@ class Framer:
             resized = cv2.resize(gray, self.size[::-1], interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
             return resized[None], []
         faces = [FramedFace(face, *face_alignment.aligned_crop(gray, face.landmarks, self.size))
-                 for face in face_detection.detect_faces(image, self.min_face, self.min_confidence)]
+                 for face in face_detection.detect_faces(image, self.min_face, self.min_confidence, self.tilted_faces)]
         inputs = np.stack([face.crop for face in faces]) if faces else np.zeros((0, *self.size), np.uint8)
         return inputs, faces
 

@@ -58,6 +58,10 @@ def parse_args(argv):
          help=f"smallest face searched for, in pixels of its box side (default: {face_detection.DEFAULT_MIN_FACE})")
     flag("--min-confidence", type=float, default=face_detection.DEFAULT_MIN_CONFIDENCE,
          help=f"detections less sure than this are ignored (default: {face_detection.DEFAULT_MIN_CONFIDENCE})")
+    flag("--tilted-faces", action="store_true",
+         help=f"also search each photo turned by -25 and +25 degrees, for faces of {face_detection.TURNED_MIN_FACE} "
+              "pixels or more tilted by 20-30 degrees that the upright search misses (detection takes about "
+              "twice as long)")
     flag("--threshold", type=float, default=0.5, help="face probability threshold of a 1-class model (default: 0.5)")
     flag("--overlay", action="store_true",
          help="also write <name>_overlay.png: the mask tinted over the photo, each face's box and number")
@@ -83,7 +87,7 @@ def main(argv=None):
         summary = segment(args.inputs, args.model_dir, args.out, args.threshold, args.overlay, args.prob,
                           args.batch_size, args.recursive, args.tta, args.precision, whole_image=args.whole_image,
                           min_face=args.min_face, min_confidence=args.min_confidence, crops=args.crops,
-                          faces_json=args.json)
+                          faces_json=args.json, tilted_faces=args.tilted_faces)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -109,7 +113,7 @@ def warn(message):
 
 def segment_faces(image, model_dir=DEFAULT_MODEL_DIR, threshold=0.5, min_face=face_detection.DEFAULT_MIN_FACE,
                   min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE, tta="none", precision="auto",
-                  whole_image=False):
+                  whole_image=False, tilted_faces=False):
     """(mask, faces) of one photo (gray [H, W] or BGR [H, W, 3], any depth), as infer.py computes them.
 
     `mask` is [H, W] uint8: 0/1 for a face model, class ids for a 3-class model. `faces` lists a
@@ -117,7 +121,7 @@ def segment_faces(image, model_dir=DEFAULT_MODEL_DIR, threshold=0.5, min_face=fa
     area. The model is loaded once per (model_dir, precision).
     """
     forward, size, num_classes = loaded_model(str(model_dir), precision, tta)
-    framer = Framer(size, whole_image, min_face, min_confidence)
+    framer = Framer(size, whole_image, min_face, min_confidence, tilted_faces)
     inputs, faces = framer.frame(to_8bit(image))
     probabilities = in_batches(forward, inputs, DEFAULT_BATCH_SIZE, num_classes)
     photo_probs = framer.unframe(image.shape[:2], probabilities, faces, num_classes)
@@ -151,7 +155,7 @@ def loaded_model(model_dir, precision, tta):
 def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5, overlay=False, prob=False,
             batch_size=DEFAULT_BATCH_SIZE, recursive=False, tta="none", precision="auto", log=warn, *,
             whole_image=False, min_face=face_detection.DEFAULT_MIN_FACE,
-            min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE, crops=False, faces_json=False):
+            min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE, crops=False, faces_json=False, tilted_faces=False):
     """Segment every image of `inputs` (files or folders) and write the results under `out`.
 
     Unreadable files are reported through `log` and skipped. Returns a summary dict: `images` written,
@@ -168,8 +172,11 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
                             f"pass at least {face_detection.SMALLEST_FACE} pixels")
     if batch_size < 1:
         raise UsageError(f"--batch-size {batch_size} must be at least 1")
-    if whole_image and (crops or faces_json):
-        raise UsageError("--crops and --json describe the faces found, and --whole-image finds none: drop one")
+    face_flags = (("--crops", crops), ("--json", faces_json), ("--tilted-faces", tilted_faces))
+    about_faces = [flag for flag, given in face_flags if given]
+    if whole_image and about_faces:
+        raise UsageError(f"{' and '.join(about_faces)} concern{'s' if len(about_faces) == 1 else ''} the faces found, "
+                         "and --whole-image finds none: drop one")
     out = Path(out)
     failed = []
 
@@ -183,7 +190,7 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"cannot create the output folder {out} ({error.strerror}): pass another --out") from None
-    framer = Framer(size, whole_image, min_face, min_confidence)
+    framer = Framer(size, whole_image, min_face, min_confidence, tilted_faces)
     if not whole_image:
         face_detection.networks()  # built here, not by the first reader threads at once
     write = Writer(framer, num_classes, overlay, prob, threshold, crops, faces_json)

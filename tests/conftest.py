@@ -55,6 +55,18 @@ def face_folder(tmp_path):
 REAL_DATA = ROOT / "data128_128"
 
 
+def tilted_scene(real_data, name, angle):
+    """(640x480 gray scene, its face mask, the LFW picture, the transform picture -> scene): the
+    picture `name` enlarged to 200 pixels, turned by `angle` degrees and centred on a plain background."""
+    picture = cv2.imread(str(real_data / "inputs" / f"{name}.jpg"), cv2.IMREAD_GRAYSCALE)
+    target = cv2.imread(str(real_data / "targets_face_only" / f"{name}.jpg"), cv2.IMREAD_GRAYSCALE)
+    turn = cv2.getRotationMatrix2D((63.5, 63.5), angle, 200 / 128)
+    turn[:, 2] += np.array([320, 240]) - 63.5
+    scene = np.where(cv2.warpAffine(np.ones_like(picture), turn, (640, 480)) > 0,
+                     cv2.warpAffine(picture, turn, (640, 480)), np.uint8(120))
+    return scene, cv2.warpAffine(target, turn, (640, 480)) > 127, picture, turn
+
+
 @pytest.fixture
 def real_data():
     if not (REAL_DATA / "inputs").is_dir():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import face_detection as fd
-from conftest import ROOT
+from conftest import ROOT, tilted_scene
 
 ASTRONAUT = ROOT / "docs" / "astronaut.png"
 
@@ -63,11 +63,7 @@ def test_photos_too_small_or_thin_for_a_face_give_none(shape):
 
 def test_the_first_stages_pass_on_tilted_faces_for_the_last_to_judge(real_data, monkeypatch):
     # An LFW face turned by 30 degrees: mtcnn's own PNet/RNet thresholds drop it before ONet sees it.
-    picture = cv2.imread(str(real_data / "inputs" / "Cate_Blanchett_0003.jpg"), cv2.IMREAD_GRAYSCALE)
-    turn = cv2.getRotationMatrix2D((63.5, 63.5), -30, 200 / 128)
-    turn[:, 2] += np.array([320, 240]) - 63.5
-    scene = np.where(cv2.warpAffine(np.ones_like(picture), turn, (640, 480)) > 0,
-                     cv2.warpAffine(picture, turn, (640, 480)), np.uint8(120))
+    scene, _, _, _ = tilted_scene(real_data, "Cate_Blanchett_0003", -30)
     (face,) = fd.detect_faces(scene)
     centre = np.array([(face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2])
     assert np.linalg.norm(centre - [320, 240]) < 40 and face.confidence >= fd.DEFAULT_MIN_CONFIDENCE
@@ -75,3 +71,43 @@ def test_the_first_stages_pass_on_tilted_faces_for_the_last_to_judge(real_data, 
     monkeypatch.setattr(fd, "RNET_THRESHOLD", 0.7)
     assert fd.detect_faces(scene) == []
 
+
+
+def test_tilted_finds_a_face_the_upright_search_misses_with_its_landmarks(real_data):
+    scene, _, picture, turn = tilted_scene(real_data, "Alice_Fisher_0001", 28)
+    assert fd.detect_faces(scene) == []
+    (face,) = fd.detect_faces(scene, tilted=True)
+    (upright,) = fd.detect_faces(picture, min_face=fd.MTCNN_MIN_FACE)
+    expected = upright.landmarks @ turn[:, :2].T + turn[:, 2]
+    assert face.confidence >= fd.TURNED_CONFIDENCE and np.abs(face.landmarks - expected).max() < 8
+
+
+def test_tilted_keeps_a_face_found_upright_once(photo):
+    (upright,) = fd.detect_faces(photo)
+    (face,) = fd.detect_faces(photo, tilted=True)
+    np.testing.assert_array_equal(face.landmarks, upright.landmarks)
+
+
+def test_turned_passes_map_faces_back_and_drop_those_off_the_photo(monkeypatch):
+    """MTCNN replaced by faces placed on the turned canvas, one at its centre and one in a corner (the
+    replicated border): the centre one, seen again in a second look, lands on the photo's centre;
+    the corner one is dropped, and so is the other pass's centre face, the same face."""
+    calls = []
+
+    def fake_mtcnn_faces(rgb, min_confidence):
+        calls.append(rgb.shape[:2])
+        height, width = rgb.shape[:2]
+        centre, corner = np.array([(width - 1) / 2, (height - 1) / 2]), np.array([5.0, 5.0])
+        if rgb.shape[:2] == (fd.SECOND_LOOK_SIDE,) * 2:
+            points = [np.array([width / 2, height / 2])]  # the point look() turns about
+        else:
+            points = [] if len(calls) == 1 else [centre, corner]
+        return [fd.Face((*(point - 10), *(point + 10)), 0.995, np.tile(point, (5, 1))) for point in points]
+
+    monkeypatch.setattr(fd, "mtcnn_faces", fake_mtcnn_faces)
+    (face,) = fd.detect_faces(np.full((480, 640, 3), 120, np.uint8), tilted=True)
+    np.testing.assert_allclose(face.centre, (319.5, 239.5), atol=1)
+    np.testing.assert_allclose(face.landmarks, np.tile([319.5, 239.5], (5, 1)), atol=1)
+    # Upright at 256x341 (MIN_DETECTION_SIDE); each pass at the scale where an 80-pixel face
+    # (TURNED_MIN_FACE) is 20 (160x120), turned 25 degrees on a 196x176 canvas; one second look.
+    assert calls == [(256, 341), (176, 196), (fd.SECOND_LOOK_SIDE,) * 2, (176, 196)]

@@ -4,6 +4,7 @@ import json
 import numpy as np
 
 import face_template
+from face_detection import Face
 
 
 def test_template_of_a_few_training_images_is_near_the_saved_one(real_data, tmp_path, capsys):
@@ -20,8 +21,5 @@ def test_template_of_a_few_training_images_is_near_the_saved_one(real_data, tmp_
 
 
 def test_central_face_is_the_one_nearest_the_middle():
-    class Box:
-        def __init__(self, box):
-            self.box = box
-    near, far = Box((50, 50, 80, 80)), Box((0, 0, 40, 40))
+    near, far = Face((50, 50, 80, 80), 1.0, None), Face((0, 0, 40, 40), 1.0, None)
     assert face_template.central_face([far, near], 128, 128) is near

@@ -31,11 +31,14 @@ def test_tiny_run_prints_json_and_table(real_data, capsys):
 
 def test_settings_given_apply_during_the_run_and_are_restored():
     detection, alignment = in_the_wild.face_detection, in_the_wild.face_alignment
-    before = (detection.PNET_THRESHOLD, detection.RNET_THRESHOLD, alignment.ZOOM)
-    args = in_the_wild.parse_args(["--pnet-threshold", "0.6", "--zoom", "1.0"])
+    def now():
+        return detection.PNET_THRESHOLD, detection.RNET_THRESHOLD, alignment.ZOOM, detection.TURNED_CONFIDENCE
+
+    before = now()
+    args = in_the_wild.parse_args(["--pnet-threshold", "0.6", "--zoom", "1.0", "--turned-confidence", "0.9"])
     with in_the_wild.settings_of(args):
-        assert (detection.PNET_THRESHOLD, detection.RNET_THRESHOLD, alignment.ZOOM) == (0.6, before[1], 1.0)
-    assert (detection.PNET_THRESHOLD, detection.RNET_THRESHOLD, alignment.ZOOM) == before
+        assert now() == (0.6, before[1], 1.0, 0.9)
+    assert now() == before
 
 
 def test_scene_truth_follows_the_placed_pictures():
@@ -74,3 +77,21 @@ def test_scenes_with_a_missed_face_are_left_out_of_the_all_found_means(real_data
     # nothing, so the mean over both is half the second one's.
     assert when_found["scenes"] == 1 and result["faces_found"] == 2
     assert result["face_iou"]["default"] == when_found["default"] / 2 > 0
+
+
+def test_tilted_faces_reaches_every_default_mode_call_and_no_whole_image_one(real_data, capsys, monkeypatch):
+    calls = []
+
+    def spy(function):
+        def called(*args, whole_image=False, tilted_faces=False, **options):
+            calls.append((function.__name__, whole_image, tilted_faces))
+            return function(*args, whole_image=whole_image, tilted_faces=tilted_faces, **options)
+        return called
+
+    for name in ("segment_faces", "segment"):
+        monkeypatch.setattr(in_the_wild.infer, name, spy(getattr(in_the_wild.infer, name)))
+    assert in_the_wild.main(["--data", str(real_data), "--pictures", "8", "--scenes", "1", "--speed-photos", "1",
+                             "--tilted-faces"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["settings"]["tilted_faces"] is True
+    assert {name for name, _, _ in calls} == {"segment_faces", "segment"}
+    assert all(tilted == (not whole_image) for _, whole_image, tilted in calls)

@@ -13,7 +13,7 @@ import convolutional_autoencoder as ca
 import infer
 import photo_outputs
 from evaluation import load_trained, predict
-from conftest import ROOT, make_face_folder, synthetic_face, user_environment
+from conftest import ROOT, make_face_folder, synthetic_face, tilted_scene, user_environment
 
 ARCH = "C3,8,2C3,8,1M2"
 
@@ -186,7 +186,8 @@ def test_photos_without_faces_leave_standard_error_empty_from_the_command_line(m
 def test_bad_settings_are_usage_errors(model_dir, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "a.png"), face((64, 64)))
     for flags, named in ((["--min-confidence", "1.5"], "--min-confidence"), (["--min-face", "3"], "--min-face"),
-                         (["--whole-image", "--json"], "--whole-image")):
+                         (["--whole-image", "--json"], "--whole-image"),
+                         (["--whole-image", "--tilted-faces"], "--tilted-faces")):
         assert infer.main([str(tmp_path / "a.png"), "--model-dir", str(model_dir), "--out", str(tmp_path / "out"),
                            *flags]) == 2
         assert named in capsys.readouterr().err
@@ -305,6 +306,18 @@ def test_command_line_writes_boxes_crops_and_json_and_names_photos_without_a_fac
     overlay = cv2.imread(str(out / "astronaut_overlay.png"))
     x0, y0, x1, _ = (round(v) for v in faces[0]["box"])
     assert (overlay[y0, x0 + 5:x1 - 5] == photo_outputs.BOX_COLOR).all(axis=-1).mean() > 0.9  # the box's top edge
+
+
+def test_tilted_faces_finds_and_segments_a_face_the_upright_search_misses(real_data, tmp_path, capsys):
+    scene, truth, _, _ = tilted_scene(real_data, "Alice_Fisher_0001", 28)
+    cv2.imwrite(str(tmp_path / "tilted.png"), scene)
+    for flags, count in (([], 0), (["--tilted-faces"], 1)):
+        out = tmp_path / f"out{count}"
+        assert infer.main([str(tmp_path / "tilted.png"), "--out", str(out), "--json", *flags]) == 0
+        assert f"({count} face{'' if count == 1 else 's'})" in capsys.readouterr().out
+        assert len(json.loads((out / "tilted_faces.json").read_text())["faces"]) == count
+    mask = cv2.imread(str(out / "tilted_mask.png"), cv2.IMREAD_UNCHANGED) > 0
+    assert np.count_nonzero(mask & truth) / np.count_nonzero(mask | truth) > 0.8
 
 
 def test_three_class_model_keeps_each_pixel_of_the_most_confident_face():
