@@ -104,8 +104,8 @@ def detection_scale(height, width, min_face):
 def detect_faces(photo, min_face=DEFAULT_MIN_FACE, min_confidence=DEFAULT_MIN_CONFIDENCE, tilted=False):
     """Faces of at least `min_face` pixels (box side) and `min_confidence` in an 8-bit photo
     (gray [H, W] or BGR [H, W, 3]), most confident first. With `tilted` the photo is also searched
-    turned by each of TURNED_PASSES, for faces tilted too far for the upright search (about twice the
-    time)."""
+    turned by each of TURNED_PASSES, for faces tilted too far for the upright search (more than twice
+    the time)."""
     height, width = photo.shape[:2]
     scale = detection_scale(height, width, min_face)
     small = (round(height * scale), round(width * scale))

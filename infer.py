@@ -60,8 +60,8 @@ def parse_args(argv):
          help=f"detections less sure than this are ignored (default: {face_detection.DEFAULT_MIN_CONFIDENCE})")
     flag("--tilted-faces", action="store_true",
          help=f"also search each photo turned by -25 and +25 degrees, for faces of {face_detection.TURNED_MIN_FACE} "
-              "pixels or more tilted by 20-30 degrees that the upright search misses (detection takes about "
-              "twice as long)")
+              "pixels or more tilted by 20-30 degrees that the upright search misses (about half the photos per "
+              "second)")
     flag("--threshold", type=float, default=0.5, help="face probability threshold of a 1-class model (default: 0.5)")
     flag("--overlay", action="store_true",
          help="also write <name>_overlay.png: the mask tinted over the photo, each face's box and number")
