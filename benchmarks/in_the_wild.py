@@ -80,7 +80,10 @@ def parse_args(argv):
     flag("--tta", default="none", choices=("none", "flip"),
          help="test-time augmentation of every mode, exact framing included (default: none, infer.py's default)")
     flag("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.turned_confidence is not None and not args.tilted_faces:
+        parser.error("--turned-confidence applies to the turned search: add --tilted-faces")
+    return args
 
 
 def main(argv=None):

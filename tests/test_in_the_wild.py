@@ -3,6 +3,7 @@ import json
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import ROOT
 
@@ -35,10 +36,13 @@ def test_settings_given_apply_during_the_run_and_are_restored():
         return detection.PNET_THRESHOLD, detection.RNET_THRESHOLD, alignment.ZOOM, detection.TURNED_CONFIDENCE
 
     before = now()
-    args = in_the_wild.parse_args(["--pnet-threshold", "0.6", "--zoom", "1.0", "--turned-confidence", "0.9"])
+    args = in_the_wild.parse_args(["--pnet-threshold", "0.6", "--zoom", "1.0", "--turned-confidence", "0.9",
+                                   "--tilted-faces"])
     with in_the_wild.settings_of(args):
         assert now() == (0.6, before[1], 1.0, 0.9)
     assert now() == before
+    with pytest.raises(SystemExit):  # a bar for a search that does not run
+        in_the_wild.parse_args(["--turned-confidence", "0.9"])
 
 
 def test_scene_truth_follows_the_placed_pictures():
