@@ -4,7 +4,7 @@ confidence and five landmarks, in the photo's pixels.
 The networks are built once per process (`networks()`), their weights ship inside the wheel. Photos
 are resized for detection only: small faces are not searched for (--min-face), and a very large
 photo is searched at MAX_DETECTION_SIDE, so a 8000x8000 photo costs what a 1600x1600 one does.
-Tilted faces get a second look turned upright (second_look), and with --tilted-faces the whole photo is
+Tilted faces get a second look turned upright (second_looks), and with --tilted-faces the whole photo is
 searched turned too (turned_faces).
 """
 import functools
@@ -15,7 +15,7 @@ import tensorflow as tf
 
 DEFAULT_MIN_FACE = 40
 DEFAULT_MIN_CONFIDENCE = 0.9
-# Detections between this and --min-confidence get a second look turned upright (second_look).
+# Detections between this and --min-confidence get a second look turned upright (second_looks).
 CANDIDATE_CONFIDENCE = 0.5
 SECOND_LOOK_TILTS = (-25.0, 25.0)
 SECOND_LOOK_SIDE = 96  # pixels of the patch, which spans SECOND_LOOK_SPAN candidate boxes
@@ -115,11 +115,13 @@ def detect_faces(photo, min_face=DEFAULT_MIN_FACE, min_confidence=DEFAULT_MIN_CO
     if scale != 1.0:
         rgb = cv2.resize(rgb, small[::-1], interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     to_photo = resized_back(small, height, width)
-    faces = []
-    for face in mtcnn_faces(rgb, min(min_confidence, CANDIDATE_CONFIDENCE)):
-        if face.confidence < min_confidence:
-            face = second_look(rgb, face)
-        if face is not None and face.confidence >= min_confidence:
+    (found,) = mtcnn_faces([rgb], min(min_confidence, CANDIDATE_CONFIDENCE))
+    faces = [face for face in found if face.confidence >= min_confidence]
+    # A candidate centred on a face already found is that face again, seen off-centre: its second
+    # look would find the same face a second time.
+    unsure = [face for face in found if face.confidence < min_confidence and not on_a_face(face, faces)]
+    for face in second_looks(rgb, unsure):
+        if face is not None and face.confidence >= min_confidence and not on_a_face(face, faces):
             faces.append(face)
     if tilted:
         faces += turned_faces(rgb, scale, faces, min_face, min_confidence)
@@ -140,32 +142,36 @@ def turned_faces(rgb, photo_scale, found, min_face, min_confidence):
         return []
     searched = cv2.resize(rgb, small[::-1], interpolation=cv2.INTER_AREA) if scale < 1 else rgb
     to_rgb = resized_back(small, height, width)
+    # A candidate centred on a turned canvas's replicated border is no face of the photo, and one on
+    # a face already found upright needs no second look.
+    candidates = [(moved(candidate, to_rgb), angle)
+                  for angle, faces in zip(TURNED_PASSES, turned_passes(searched, TURNED_PASSES, CANDIDATE_CONFIDENCE))
+                  for candidate in faces]
+    candidates = [(candidate, angle) for candidate, angle in candidates
+                  if covers((0, 0, width, height), candidate.centre) and not on_a_face(candidate, found)]
     new = []
-    for angle in TURNED_PASSES:
-        for candidate in turned_pass(searched, angle, CANDIDATE_CONFIDENCE):
-            candidate = moved(candidate, to_rgb)
-            # A face already found, upright or in the other pass, is kept as first found; a candidate
-            # centred on the turned canvas's replicated border is no face of the photo.
-            if not covers((0, 0, width, height), candidate.centre) or any(
-                    covers(face.box, candidate.centre) for face in found + new):
-                continue
-            face = look(rgb, candidate, angle)
-            if face is not None and face.confidence >= max(min_confidence, TURNED_CONFIDENCE):
-                new.append(face)
+    for (candidate, _), face in zip(candidates, looks(rgb, candidates)):
+        # A face found in both passes is kept as first found.
+        if face is not None and face.confidence >= max(min_confidence, TURNED_CONFIDENCE) and not on_a_face(
+                candidate, new):
+            new.append(face)
     return new
 
 
-def turned_pass(rgb, angle, min_confidence):
-    """MTCNN's faces in `rgb` turned by `angle` degrees counter-clockwise on a canvas large enough to
-    hold all of it, in `rgb`'s pixels."""
+def turned_passes(rgb, angles, min_confidence):
+    """MTCNN's faces in `rgb` turned by each of `angles` (degrees counter-clockwise) on a canvas large
+    enough to hold all of it, one list per angle, in `rgb`'s pixels. The turned copies go through MTCNN
+    as one batch, which costs less than one by one."""
     height, width = rgb.shape[:2]
-    transform = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, 1.0)
-    cos, sin = abs(transform[0, 0]), abs(transform[0, 1])
-    canvas = (round(width * cos + height * sin), round(width * sin + height * cos))
-    transform[:, 2] += (np.array(canvas) - (width, height)) / 2
-    turned = cv2.warpAffine(rgb, transform, canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    back = cv2.invertAffineTransform(transform)
-    return [moved(face, back) for face in mtcnn_faces(turned, min_confidence)]
+    turned, backs = [], []
+    for angle in angles:
+        transform = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, 1.0)
+        cos, sin = abs(transform[0, 0]), abs(transform[0, 1])
+        canvas = (round(width * cos + height * sin), round(width * sin + height * cos))
+        transform[:, 2] += (np.array(canvas) - (width, height)) / 2
+        turned.append(cv2.warpAffine(rgb, transform, canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        backs.append(cv2.invertAffineTransform(transform))
+    return [[moved(face, back) for face in faces] for faces, back in zip(mtcnn_faces(turned, min_confidence), backs)]
 
 
 def resized_back(small, height, width):
@@ -175,43 +181,66 @@ def resized_back(small, height, width):
     return np.hstack([np.diag(factors), (0.5 * factors - 0.5)[:, None]])
 
 
+def on_a_face(face, faces):
+    """Whether the centre of `face` lies in the box of any of `faces`."""
+    return any(covers(other.box, face.centre) for other in faces)
+
+
 def covers(box, point):
     """Whether `point` (x, y) lies in `box` (x0, y0, x1, y1)."""
     x0, y0, x1, y1 = box
     return x0 <= point[0] <= x1 and y0 <= point[1] <= y1
 
 
-def mtcnn_faces(rgb, min_confidence):
-    """MTCNN's faces in an RGB image, in its pixels."""
-    rows = networks().detect_faces(rgb, output_type="numpy", box_format="xyxy", min_face_size=MTCNN_MIN_FACE,
+def mtcnn_faces(images, min_confidence):
+    """MTCNN's faces in each of a list of RGB images of one size, one list per image, in its pixels.
+    The images go through the three networks as one batch, which costs less than one by one."""
+    if not images:
+        return []
+    rows = networks().detect_faces(list(images), output_type="numpy", box_format="xyxy", min_face_size=MTCNN_MIN_FACE,
                                    threshold_pnet=PNET_THRESHOLD, threshold_rnet=RNET_THRESHOLD,
                                    threshold_onet=min_confidence)
-    return [Face(tuple(row[1:5].tolist()), float(row[5]), np.stack([row[6:11], row[11:16]], axis=1)) for row in rows]
+    faces = [[] for _ in images]
+    for row in rows:
+        faces[int(row[0])].append(Face(tuple(row[1:5].tolist()), float(row[5]),
+                                       np.stack([row[6:11], row[11:16]], axis=1)))
+    return faces
 
 
-def second_look(rgb, candidate):
-    """The candidate seen again turned upright by each of SECOND_LOOK_TILTS, as the most confident face
+def second_looks(rgb, candidates):
+    """Each candidate seen again turned upright by each of SECOND_LOOK_TILTS, as the most confident face
     found at the candidate's centre (in `rgb`'s pixels), or None. MTCNN was trained on upright faces:
     a tilted one gets a low confidence and misplaced landmarks until it is turned back."""
-    looks = [look(rgb, candidate, angle) for angle in SECOND_LOOK_TILTS]
-    return max((face for face in looks if face is not None), key=lambda face: face.confidence, default=None)
+    seen = looks(rgb, [(candidate, angle) for candidate in candidates for angle in SECOND_LOOK_TILTS])
+    per_candidate = [seen[index:index + len(SECOND_LOOK_TILTS)] for index in range(0, len(seen), len(SECOND_LOOK_TILTS))]
+    return [max((face for face in faces if face is not None), key=lambda face: face.confidence, default=None)
+            for faces in per_candidate]
 
 
-def look(rgb, candidate, angle):
-    """The most confident face (at least CANDIDATE_CONFIDENCE) at the candidate's centre, in `rgb`'s
-    pixels, when a patch around it is turned by `angle` degrees (counter-clockwise), or None."""
-    centre = candidate.centre
-    transform = cv2.getRotationMatrix2D(centre, angle, SECOND_LOOK_SIDE / (SECOND_LOOK_SPAN * candidate.size))
-    transform[:, 2] += SECOND_LOOK_SIDE / 2 - np.array(centre)
-    patch = cv2.warpAffine(rgb, transform, (SECOND_LOOK_SIDE, SECOND_LOOK_SIDE), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
-    best = None
-    for face in mtcnn_faces(patch, CANDIDATE_CONFIDENCE):
-        px0, py0, px1, py1 = face.box
-        if px0 <= SECOND_LOOK_SIDE / 2 <= px1 and py0 <= SECOND_LOOK_SIDE / 2 <= py1 and (
-                best is None or face.confidence > best.confidence):
-            best = face
-    return None if best is None else moved(best, cv2.invertAffineTransform(transform))
+def looks(rgb, candidates):
+    """For each (candidate, angle): the most confident face (at least CANDIDATE_CONFIDENCE) at the
+    candidate's centre, in `rgb`'s pixels, when a patch around it is turned by `angle` degrees
+    (counter-clockwise), or None. The patches go through MTCNN as one batch."""
+    if not candidates:
+        return []
+    patches, transforms = [], []
+    for candidate, angle in candidates:
+        centre = candidate.centre
+        transform = cv2.getRotationMatrix2D(centre, angle, SECOND_LOOK_SIDE / (SECOND_LOOK_SPAN * candidate.size))
+        transform[:, 2] += SECOND_LOOK_SIDE / 2 - np.array(centre)
+        patches.append(cv2.warpAffine(rgb, transform, (SECOND_LOOK_SIDE, SECOND_LOOK_SIDE), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE))
+        transforms.append(transform)
+    found = []
+    for faces, transform in zip(mtcnn_faces(patches, CANDIDATE_CONFIDENCE), transforms):
+        best = None
+        for face in faces:
+            px0, py0, px1, py1 = face.box
+            if px0 <= SECOND_LOOK_SIDE / 2 <= px1 and py0 <= SECOND_LOOK_SIDE / 2 <= py1 and (
+                    best is None or face.confidence > best.confidence):
+                best = face
+        found.append(None if best is None else moved(best, cv2.invertAffineTransform(transform)))
+    return found
 
 
 def moved(face, transform):

@@ -38,7 +38,7 @@ class Framer:
     to the template (default), or the whole photo resized (`whole_image`, for LFW-framed photos)."""
 
     def __init__(self, size, whole_image=False, min_face=face_detection.DEFAULT_MIN_FACE,
-                 min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE, tilted_faces=False):
+                 min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE, tilted_faces=True):
         self.size, self.whole_image = size, whole_image
         self.min_face, self.min_confidence, self.tilted_faces = min_face, min_confidence, tilted_faces
 

@@ -36,13 +36,12 @@ def test_settings_given_apply_during_the_run_and_are_restored():
         return detection.PNET_THRESHOLD, detection.RNET_THRESHOLD, alignment.ZOOM, detection.TURNED_CONFIDENCE
 
     before = now()
-    args = in_the_wild.parse_args(["--pnet-threshold", "0.6", "--zoom", "1.0", "--turned-confidence", "0.9",
-                                   "--tilted-faces"])
+    args = in_the_wild.parse_args(["--pnet-threshold", "0.6", "--zoom", "1.0", "--turned-confidence", "0.9"])
     with in_the_wild.settings_of(args):
         assert now() == (0.6, before[1], 1.0, 0.9)
     assert now() == before
     with pytest.raises(SystemExit):  # a bar for a search that does not run
-        in_the_wild.parse_args(["--turned-confidence", "0.9"])
+        in_the_wild.parse_args(["--turned-confidence", "0.9", "--no-tilted-faces"])
 
 
 def test_scene_truth_follows_the_placed_pictures():
@@ -60,6 +59,20 @@ def test_scene_truth_follows_the_placed_pictures():
     # each mask is half the picture's side: a quarter of its area
     areas = sum((128 * np.hypot(*t[:, 0]) / 2) ** 2 for _, t in placements)
     assert abs(truth.sum() - areas) / areas < 0.05
+
+
+def test_pictures_with_a_person_behind_are_left_out_and_missed_faces_are_not(real_data):
+    """Tom_Hanks_0001 shows one face at 128 pixels and a second person once enlarged: left out.
+    infer's detector misses Inam-ul-Haq_0001 small and tilted: kept, his misses count."""
+    args = in_the_wild.parse_args([])
+    def picture(name):
+        return in_the_wild.read_pair(real_data, name)[0]
+
+    detect = in_the_wild.face_detection.detect_faces
+    assert len(detect(picture("Tom_Hanks_0001"), min_face=in_the_wild.face_detection.MTCNN_MIN_FACE)) == 1
+    assert not in_the_wild.single_face(picture("Tom_Hanks_0001"), args)
+    assert detect(in_the_wild.shown(picture("Inam-ul-Haq_0001"), args.min_side, 20.0)) == []
+    assert in_the_wild.single_face(picture("Inam-ul-Haq_0001"), args)
 
 
 def test_scenes_with_a_missed_face_are_left_out_of_the_all_found_means(real_data, capsys, monkeypatch):
@@ -83,19 +96,27 @@ def test_scenes_with_a_missed_face_are_left_out_of_the_all_found_means(real_data
     assert result["face_iou"]["default"] == when_found["default"] / 2 > 0
 
 
-def test_tilted_faces_reaches_every_default_mode_call_and_no_whole_image_one(real_data, capsys, monkeypatch):
+@pytest.mark.parametrize("flags, tilted", [([], True), (["--no-tilted-faces"], False)])
+def test_tilted_faces_reaches_every_default_mode_call_and_no_whole_image_one(real_data, capsys, monkeypatch,
+                                                                             flags, tilted):
     calls = []
+    unset = object()
 
     def spy(function):
-        def called(*args, whole_image=False, tilted_faces=False, **options):
+        def called(*args, whole_image=False, tilted_faces=unset, **options):
             calls.append((function.__name__, whole_image, tilted_faces))
-            return function(*args, whole_image=whole_image, tilted_faces=tilted_faces, **options)
+            if tilted_faces is not unset:
+                options["tilted_faces"] = tilted_faces
+            return function(*args, whole_image=whole_image, **options)
         return called
 
     for name in ("segment_faces", "segment"):
         monkeypatch.setattr(in_the_wild.infer, name, spy(getattr(in_the_wild.infer, name)))
     assert in_the_wild.main(["--data", str(real_data), "--pictures", "8", "--scenes", "1", "--speed-photos", "1",
-                             "--tilted-faces"]) == 0
-    assert json.loads(capsys.readouterr().out.splitlines()[0])["settings"]["tilted_faces"] is True
+                             *flags]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["settings"]["tilted_faces"] is tilted
     assert {name for name, _, _ in calls} == {"segment_faces", "segment"}
-    assert all(tilted == (not whole_image) for _, whole_image, tilted in calls)
+    # Every face-finding call says which search it wants; whole-image calls have no faces to search.
+    assert all(given is (tilted and not whole_image) or (whole_image and given in (unset, False))
+               for _, whole_image, given in calls)
+    assert any(given is tilted for _, whole_image, given in calls if not whole_image)
