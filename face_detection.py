@@ -212,7 +212,8 @@ def second_looks(rgb, candidates):
     found at the candidate's centre (in `rgb`'s pixels), or None. MTCNN was trained on upright faces:
     a tilted one gets a low confidence and misplaced landmarks until it is turned back."""
     seen = looks(rgb, [(candidate, angle) for candidate in candidates for angle in SECOND_LOOK_TILTS])
-    per_candidate = [seen[index:index + len(SECOND_LOOK_TILTS)] for index in range(0, len(seen), len(SECOND_LOOK_TILTS))]
+    step = len(SECOND_LOOK_TILTS)
+    per_candidate = [seen[index:index + step] for index in range(0, len(seen), step)]
     return [max((face for face in faces if face is not None), key=lambda face: face.confidence, default=None)
             for faces in per_candidate]
 
