@@ -135,16 +135,20 @@ def print_evaluation(argv):
     steps, minutes = training_time(args.model_dir)
     sources = [(str(folder), *training_time(folder)) for folder in init_chain(args.model_dir)]
     if args.json:
-        keys = (*METRIC_NAMES, "images", "classes", "class_iu", "split", "precision")
+        keys = (*METRIC_NAMES, "intervals", "images", "classes", "class_iu", "split", "precision", "tta")
         print(json.dumps({**{k: result[k] for k in keys},
                           "train_steps": steps, "train_minutes": minutes,
                           "init_from": [{"model_dir": folder, "train_steps": s, "train_minutes": m}
                                         for folder, s, m in sources]}))
         return
+    intervals = result["intervals"]
     print(f"{args.model_dir} on {result['split']} ({result['images']} images): {format_scores(result)}")
     print(f"precision: {result['precision']}{resolve_precision(args.precision)[1]}")
     print("per-class IU: " + "  ".join(f"{name} {'—' if iu is None else f'{100 * iu:.2f}%'}"
                                        for name, iu in zip(result["classes"], result["class_iu"])))
+    print(f"95% CI: bootstrap over the {intervals['units']} {intervals['unit']}s of the split "
+          f"({intervals['resamples']} resamples, seed {intervals['seed']})")
+    print(f"test-time augmentation: {result['tta']}")
     if minutes is not None:
         print(f"trained {steps} steps in {minutes:.0f} minutes (TensorBoard event times)")
     for folder, source_steps, source_minutes in sources:

@@ -8,11 +8,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+import bootstrap
 from config import DEFAULTS, build_model, make_dataset, resolve_precision
 from data_folder import CLASS_NAMES, DataError, list_folder
-from dataset import Dataset
-from metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
+from dataset import Dataset, person_of
+from metrics import METRIC_NAMES, confusion_matrices, predicted_classes, scores
 from run_folder import RUN_FOLDERS, check_run_folder, read_json
+
+# The metrics evaluate gives a bootstrap interval over persons: the headline one and the one per class.
+INTERVAL_METRICS = ("pixel_accuracy", "mean_iu")
 
 
 def predict(model, images, tta="none"):
@@ -25,47 +29,72 @@ def predict(model, images, tta="none"):
 
 
 def evaluation_step(model, num_classes, tta="none", strategy=None):
-    """A tf.function that scores one (distributed) batch: the summed confusion matrix and the
-    probabilities. Build it once and pass it to evaluate_split to score many times without tracing
-    again (training validates every --eval-every steps)."""
+    """A tf.function that scores one (distributed) batch: the summed confusion matrix, each image's
+    confusion matrix (per replica) and the probabilities. Build it once and pass it to evaluate_split
+    to score many times without tracing again (training validates every --eval-every steps)."""
     strategy = strategy or tf.distribute.get_strategy()
 
     def replica_step(images, labels):
         probs = predict(model, images, tta)
-        return confusion_matrix(labels, predicted_classes(probs), num_classes), probs
+        return confusion_matrices(labels, predicted_classes(probs), num_classes), probs
 
     @tf.function(reduce_retracing=True)
     def step(batch):
-        counts, probs = strategy.run(replica_step, args=batch)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, counts, axis=None), probs
+        per_image, probs = strategy.run(replica_step, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_image, axis=0), per_image, probs
 
     return step
 
 
-def evaluate_split(model, dataset, split, tta="none", with_examples=False, strategy=None, step=None):
+def evaluate_split(model, dataset, split, tta="none", with_examples=False, strategy=None, step=None,
+                   per_image=False):
     """Scores of `model` on a split of `dataset`, and optionally the first 12 examples for a figure.
 
     Under a tf.distribute `strategy` the replicas score slices of each step and their confusion
     matrices are added up; the examples come from this worker's first replica (on the chief, the
     first images of the split). `step` is an evaluation_step of the same model, tta and strategy.
+    `per_image` also returns each image's confusion matrix as `image_confusions` [N, k, k], in the
+    split's order (without a strategy: this worker's images only).
     """
     strategy = strategy or tf.distribute.get_strategy()
     num_classes = dataset.num_classes
     step = step or evaluation_step(model, num_classes, tta, strategy)
     confusion, examples = np.zeros([num_classes, num_classes], np.int64), None
+    images_confusions = []
     for batch in strategy.distribute_datasets_from_function(lambda context: dataset.batches(split, context)):
-        counts, probs = step(batch)
+        counts, image_counts, probs = step(batch)
         confusion += counts.numpy()
+        if per_image:
+            images_confusions += [t.numpy() for t in strategy.experimental_local_results(image_counts)]
         if with_examples and examples is None:
             images, labels, probs = (strategy.experimental_local_results(t)[0] for t in (*batch, probs))
             examples = (images[:12, ..., 0].numpy() * 255, labels[:12].numpy(), probs[:12].numpy())
     result = scores(confusion)
     result["images"] = dataset.size(split)
+    if per_image:
+        result["image_confusions"] = np.concatenate(images_confusions or [np.zeros([0, num_classes, num_classes])])
     return (result, examples) if with_examples else result
 
 
+def person_intervals(image_confusions, names):
+    """95% bootstrap intervals of pixel accuracy and mean IU over the persons of `names` (the images
+    of image_confusions, in order), with what they were drawn from: the split's unit is the person."""
+    persons, confusions = bootstrap.sums_by_unit(image_confusions, [person_of(name) for name in names])
+    drawn = bootstrap.intervals(confusions, {name: lambda sample, name=name: scores(sample.sum(axis=0))[name]
+                                             for name in INTERVAL_METRICS})
+    return {"level": bootstrap.LEVEL, "unit": "person", "units": len(persons), "resamples": bootstrap.RESAMPLES,
+            "seed": bootstrap.SEED, **{name: drawn[name] and list(drawn[name]) for name in INTERVAL_METRICS}}
+
+
 def format_scores(result):
-    return "  ".join(f"{name} {100 * result[name]:.2f}%" for name in METRIC_NAMES)
+    """The four metrics in percent, each with its interval when the result has them (person_intervals)."""
+    intervals = result.get("intervals", {})
+
+    def interval(name):
+        bounds = intervals.get(name)
+        return f" (95% CI {100 * bounds[0]:.2f}-{100 * bounds[1]:.2f})" if bounds else ""
+
+    return "  ".join(f"{name} {100 * result[name]:.2f}%{interval(name)}" for name in METRIC_NAMES)
 
 
 def load_trained(model_dir, precision="auto", kinds=RUN_FOLDERS):
@@ -82,8 +111,9 @@ def load_trained(model_dir, precision="auto", kinds=RUN_FOLDERS):
 
 def evaluate(model_dir, data=None, split=None, tta=None, precision="auto", batch_size=100, log=print):
     """The four metrics of a trained model on one split of a data folder, or on every image in it
-    (`all`), with its per-class IU, class names, what was scored and the precision that ran
-    (`class_iu`, `classes`, `split`, `precision`).
+    (`all`), with its per-class IU, class names, what was scored, the precision and test-time
+    augmentation that ran (`class_iu`, `classes`, `split`, `precision`, `tta`) and 95% intervals
+    over persons (`intervals`, person_intervals).
 
     `split` None scores the test split, or every image when the folder does not hold the model's
     split (a folder it was not trained on), and says so through `log`. `tta` defaults to the run's own
@@ -109,5 +139,8 @@ def evaluate(model_dir, data=None, split=None, tta=None, precision="auto", batch
     else:
         dataset = make_dataset(config, saved_split, augment=False)
     model.check_size(*dataset.image_shape)
-    scored = evaluate_split(model, dataset, "test" if split == "all" else split, tta)
-    return {**scored, "classes": CLASS_NAMES[config["targets"]], "split": split, "precision": config["precision"]}
+    scored_split = "test" if split == "all" else split
+    scored = evaluate_split(model, dataset, scored_split, tta, per_image=True)
+    intervals = person_intervals(scored.pop("image_confusions"), dataset.split[scored_split])
+    return {**scored, "intervals": intervals, "classes": CLASS_NAMES[config["targets"]], "split": split,
+            "precision": config["precision"], "tta": tta}

@@ -25,6 +25,14 @@ def confusion_matrix(labels, predictions, num_classes):
                                     num_classes, dtype=tf.int64)
 
 
+def confusion_matrices(labels, predictions, num_classes):
+    """int64 [N, num_classes, num_classes]: confusion_matrix of each of the N images of a batch."""
+    pairs = tf.reshape(labels * num_classes + predictions, [tf.shape(labels)[0], -1])
+    counts = tf.math.bincount(pairs, minlength=num_classes ** 2, maxlength=num_classes ** 2, axis=-1,
+                              dtype=tf.int64)
+    return tf.reshape(counts, [-1, num_classes, num_classes])
+
+
 def scores(confusion):
     """The four metrics as floats, plus per-class IU, from a confusion matrix."""
     n = np.asarray(confusion, dtype=np.float64)

@@ -2,13 +2,16 @@
 evaluating run folders is tested with training, test_training.py)."""
 import json
 
+import numpy as np
+import pytest
 import tensorflow as tf
 
 import convolutional_autoencoder as ca
 from conftest import TINY, make_face_folder, run_folders
 
 from dataset import Dataset
-from evaluation import evaluate_split, evaluation_step
+from dataset import person_of
+from evaluation import evaluate_split, evaluation_step, person_intervals
 from model import Model
 
 
@@ -43,4 +46,52 @@ def test_a_folder_the_model_was_not_trained_on_is_scored_whole(face_folder, tmp_
     # The folder it was trained on: the test split by default, every image with --split all.
     assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["split"] == "test" and result["images"] == len(json.loads((run / "split.json").read_text())["test"])
+    test = json.loads((run / "split.json").read_text())["test"]
+    assert result["split"] == "test" and result["images"] == len(test)
+    intervals = result["intervals"]
+    assert intervals["unit"] == "person" and intervals["units"] == len({person_of(name) for name in test})
+    for name in ("pixel_accuracy", "mean_iu"):
+        low, high = intervals[name]
+        assert low <= result[name] <= high, name
+    assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder)]) == 0
+    first, *rest = capsys.readouterr().out.splitlines()
+    low, high = (f"{100 * bound:.2f}" for bound in intervals["pixel_accuracy"])
+    assert f"pixel_accuracy {100 * result['pixel_accuracy']:.2f}% (95% CI {low}-{high})" in first
+    assert f"95% CI: bootstrap over the {intervals['units']} persons of the split (1000 resamples, seed 0)" in rest
+
+
+def image_confusion(accuracy, pixels=100):
+    """One image's 2-class confusion matrix: half its pixels face, `accuracy` of each class right."""
+    right = round(accuracy * pixels / 2)
+    return [[right, pixels // 2 - right], [pixels // 2 - right, right]]
+
+
+def test_intervals_resample_persons_not_images():
+    """Four persons of 25 identical images each vary as much as four images: their interval is about
+    sqrt(25) = 5 times as wide as that of 100 persons with one image each. Resampling images would
+    make the two the same."""
+    accuracies = np.repeat([0.90, 0.94, 0.96, 0.99], 25)
+    confusions = [image_confusion(a) for a in accuracies]
+    few = person_intervals(confusions, [f"P{i // 25}_{i:04d}" for i in range(100)])
+    many = person_intervals(confusions, [f"P{i}_0001" for i in range(100)])
+    assert (few["units"], many["units"]) == (4, 100)
+    for name in ("pixel_accuracy", "mean_iu"):
+        wide, narrow = (np.diff(intervals[name])[0] for intervals in (few, many))
+        assert wide > 3 * narrow > 0, name
+
+
+def test_intervals_are_of_the_pooled_metric_not_of_the_mean_over_persons():
+    """20 persons with 9 right images each and 20 with one wrong image: pooled pixel accuracy 0.9,
+    the mean of the persons' accuracies 0.5. The interval lies around the pooled one."""
+    names = [f"Right_{p}_{k:04d}" for p in range(20) for k in range(9)] + [f"Wrong_{p}_0001" for p in range(20)]
+    confusions = [image_confusion(1.0)] * 180 + [image_confusion(0.0)] * 20
+    intervals = person_intervals(confusions, names)
+    low, high = intervals["pixel_accuracy"]
+    assert low < 0.9 < high and low > 0.8
+    assert intervals["mean_iu"][0] > 0.6
+
+
+def test_identical_persons_give_an_interval_of_zero_width():
+    confusions = [image_confusion(0.9)] * 30
+    intervals = person_intervals(confusions, [f"P{i // 3}_{i:04d}" for i in range(30)])
+    assert intervals["pixel_accuracy"] == pytest.approx([0.9, 0.9])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from metrics import confusion_matrix, predicted_classes, scores
+from metrics import confusion_matrices, confusion_matrix, predicted_classes, scores
 
 
 def test_two_classes_by_hand():
@@ -43,3 +43,13 @@ def test_confusion_matrix_and_predictions():
     np.testing.assert_array_equal(confusion_matrix(labels, predicted, 2), [[2, 1], [0, 1]])
     three = tf.constant([[[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]]])
     np.testing.assert_array_equal(predicted_classes(three), [[[2, 0]]])
+
+
+def test_confusion_matrices_count_each_image_on_its_own():
+    labels = tf.constant([[[0, 2], [1, 1]], [[2, 2], [0, 1]]])
+    predicted = tf.constant([[[0, 1], [1, 2]], [[2, 0], [0, 0]]])
+    each = confusion_matrices(labels, predicted, 3).numpy()
+    assert each.shape == (2, 3, 3)
+    np.testing.assert_array_equal(each[0], [[1, 0, 0], [0, 1, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(each[1], [[1, 0, 0], [1, 0, 0], [1, 0, 1]])
+    np.testing.assert_array_equal(each.sum(axis=0), confusion_matrix(labels, predicted, 3))
