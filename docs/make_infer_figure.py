@@ -1,4 +1,5 @@
-"""Make docs/infer_overlays.png: ordinary photos (top) and the overlays `infer.py --overlay` writes (bottom).
+"""Make docs/infer_overlays.png: ordinary photos (top) and the overlays `infer.py --overlay` writes (bottom),
+and docs/group.png, the group picture alone (an example photo of the browser demo, app.py).
 
 Run from the project root: `python docs/make_infer_figure.py` (uses pretrained/ and data128_128/). The
 photos: docs/astronaut.png (public domain, see docs/astronaut.md) and a group picture composed of
@@ -38,6 +39,7 @@ def group_picture(data):
 def main():
     photos = {"astronaut": cv2.imread(str(ROOT / "docs" / "astronaut.png")),
               "group": group_picture(ROOT / "data128_128")}
+    cv2.imwrite(str(ROOT / "docs" / "group.png"), photos["group"])
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         for name, photo in photos.items():
