@@ -35,9 +35,10 @@ DEFAULTS = {
     "strategy": "default",
     "streaming": False,
     "init_from": None,
+    "test_at_end": False,
 }
 # What may change when a run is resumed; everything else comes from its config.json.
-RESUMABLE = ("epochs", "max_steps", "max_minutes", "eval_every", "strategy", "streaming")
+RESUMABLE = ("epochs", "max_steps", "max_minutes", "eval_every", "strategy", "streaming", "test_at_end")
 COMPUTE_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 # What --precision accepts: `auto` picks bf16 where the CPU computes it natively, fp32 elsewhere.
 PRECISIONS = ("auto", *COMPUTE_DTYPES)

@@ -67,6 +67,9 @@ def parse_train_args(argv):
               "--batch-size is per replica")
     flag("--streaming", action="store_true", default=None,
          help="read images batch by batch instead of all up front, for data larger than memory")
+    flag("--test-at-end", action="store_true", default=None,
+         help="score the best checkpoint on the test split once training ends; off, so that recipes are "
+              "chosen on validation and the chosen one is tested once with `evaluate`")
     for action in parser._actions:
         # On/off switches name the non-default behaviour; "--untied (default: True)" would mislead.
         if action.dest in DEFAULTS and action.nargs != 0:

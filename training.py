@@ -1,8 +1,9 @@
 """Training: the loop, the optimization step, the learning-rate schedule and tf.distribute strategies.
 
 train() builds a Run (its folder, split, config and checkpoints), then takes one epoch after another,
-validating every --eval-every steps, until the last step, a stop request or --max-minutes; the best
-checkpoint by validation is tested once at the end.
+validating every --eval-every steps, until the last step, a stop request or --max-minutes. The best
+checkpoint by validation is scored on the test split at the end only with --test-at-end: recipes are
+chosen on validation, and the chosen one is tested once (`evaluate`).
 """
 import atexit
 import math
@@ -51,8 +52,10 @@ def train(config, resume=None, log=print):
     if stopped:
         log(f"stopped by {stopped} at step {int(run.step)}; continue with: "
             f"python convolutional_autoencoder.py --resume {run.folder}")
-    else:
+    elif config["test_at_end"]:
         run.test()
+    else:
+        run.report_untested()
     return run.folder
 
 
@@ -247,6 +250,17 @@ class Run:
             self.best_weights.save(checkpoint_number=step)
             if self.chief:
                 write_json(self.folder / "metrics.json", {"step": step, "validation": result})
+
+    def report_untested(self):
+        """Say where the best checkpoint is and how to score it on the test split, which was not scored."""
+        if not self.chief:
+            return
+        metrics = read_json(self.folder / "metrics.json")
+        self.log(f"best checkpoint (step {metrics['step']}) on the validation split: "
+                 f"{format_scores(metrics['validation'])}")
+        self.log(f"run folder: {self.folder}")
+        self.log(f"the test split was not scored (no --test-at-end); once this recipe is chosen on validation, "
+                 f"score it with: python convolutional_autoencoder.py evaluate --model-dir {self.folder}")
 
     def test(self):
         """Score the best checkpoint on the test split, once, and add it to metrics.json."""

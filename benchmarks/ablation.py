@@ -61,7 +61,7 @@ ROWS = [
 DEFAULTS = {"budget_steps": 95, "data": RECIPE["data"], "batch_size": RECIPE["batch_size"],
             "eval_every": 19, "seed": RECIPE["seed"], "out": "save/ablation"}
 # Config keys that may differ between a row's run folder and this invocation without changing its result.
-NOT_BUDGET = ("out", "max_minutes", "model", "image_size")
+NOT_BUDGET = ("out", "max_minutes", "model", "image_size", "test_at_end")
 STOPPED = 130
 
 
@@ -108,9 +108,10 @@ def run(rows, budget_steps, shared_flags, out, only=None, log=print):
 
 
 def row_config(flags, budget_steps, shared_flags, row_out):
-    """The training config of one row: its flags, then the shared ones and the budget."""
+    """The training config of one row: its flags, then the shared ones and the budget. Each row is
+    tested once at its end: the table reports every row, none is chosen among them."""
     config, _ = ca.parse_train_args(
-        [*flags, *shared_flags, "--max-steps", str(budget_steps), "--out", str(row_out)])
+        [*flags, *shared_flags, "--max-steps", str(budget_steps), "--out", str(row_out), "--test-at-end"])
     layers_from_description(config["arch"])
     return config
 

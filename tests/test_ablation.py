@@ -36,7 +36,8 @@ def test_every_row_parses_and_mirrors_128(tmp_path):
                         or config["per_image_standardization"]), label
     assert [len(c) for c in convs] == [6, 4, 8, 6, 6, 6, 6]
     assert not pools[0] and all(pools[1:])
-    assert ablation.row_config(ablation.ROWS[5][2], 95, [], "x") == {**DEFAULTS, "max_steps": 95, "out": "x"}
+    assert ablation.row_config(ablation.ROWS[5][2], 95, [], "x") == {**DEFAULTS, "max_steps": 95, "out": "x",
+                                                                      "test_at_end": True}
     assert {c.kernel_size for c in convs[6]} == {5}
     assert [row[1] for row in ablation.ROWS] == sorted(row[1] for row in ablation.ROWS)
 

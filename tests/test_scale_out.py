@@ -68,10 +68,10 @@ def assert_same_training(run, reference):
 
 def test_mirrored_on_two_cpus_trains_and_resumes_like_one_device(face_folder, tmp_path):
     single, mirrored = tmp_path / "single", tmp_path / "mirrored"
-    assert ca.main(["--data", str(face_folder), *TINY, "--batch-size", "4", "--max-steps", "2",
+    assert ca.main(["--data", str(face_folder), *TINY, "--batch-size", "4", "--max-steps", "2", "--test-at-end",
                     "--out", str(single)]) == 0
     output = finish(start(["--data", str(face_folder), *TINY, "--batch-size", "2", "--max-steps", "2",
-                           "--strategy", "mirrored", "--out", str(mirrored)], devices=2))
+                           "--strategy", "mirrored", "--test-at-end", "--out", str(mirrored)], devices=2))
     assert "strategy mirrored: 2 replicas of 2 images, global batch 4" in output
     [reference], [run] = run_folders(single), run_folders(mirrored)
     assert_same_training(run, reference)
@@ -101,7 +101,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(face_folder, tmp_p
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     workers = [start(["--data", str(face_folder), *TINY, "--batch-size", "2", "--max-steps", "2",
-                      "--strategy", "multiworker", "--out", str(tmp_path / f"out{index}")],
+                      "--strategy", "multiworker", "--test-at-end", "--out", str(tmp_path / f"out{index}")],
                      env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
                           "TMPDIR": str(scratch)})
                for index in range(2)]

@@ -34,16 +34,21 @@ def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_pa
     assert (run / "image_plots" / "figure2.png").stat().st_size > 0
     assert set(scalars(run, "train/loss")) == {1, 2}
     assert 2 in scalars(run, "validation/pixel_accuracy")
+    # The test split is scored only when asked (--test-at-end): the end says how to score it.
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["step"] == 2 and set(metrics["test"]) >= {"pixel_accuracy", "mean_iu", "fw_iu", "mean_accuracy"}
+    assert set(metrics) == {"step", "validation"} and metrics["step"] == 2
     split = json.loads((run / "split.json").read_text())
     assert sum(len(v) for v in split.values()) == 12
     printed = capsys.readouterr().out
-    assert "step 2 validation: pixel_accuracy" in printed and "on the test split" in printed
+    assert "step 2 validation: pixel_accuracy" in printed and "on the test split" not in printed
+    assert f"score it with: python convolutional_autoencoder.py evaluate --model-dir {run}\n" in printed
 
-    # Resume: same step counter, optimizer state and best score carry on.
-    assert ca.main(["--resume", str(run), "--max-steps", "4"]) == 0
+    # Resume: same step counter, optimizer state and best score carry on; --test-at-end may be added.
+    assert ca.main(["--resume", str(run), "--max-steps", "4", "--test-at-end"]) == 0
     assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-4")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["test"]) >= {"pixel_accuracy", "mean_iu", "fw_iu", "mean_accuracy"}
+    assert "on the test split: pixel_accuracy" in capsys.readouterr().out
     assert set(scalars(run, "train/loss")) == {1, 2, 3, 4}
     optimizer = tf.keras.optimizers.Adam()
     model = build_model({**DEFAULTS, **config})
@@ -71,7 +76,8 @@ def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_pa
     background, face = (f"{100 * iu:.2f}%" for iu in result["class_iu"])
     assert printed[1].startswith("precision: ")
     assert printed[2] == f"per-class IU: background {background}  face {face}"
-    assert re.fullmatch(r"trained 4 steps in \d+ minutes \(TensorBoard event times\)", printed[3])
+    assert printed[3].startswith("95% CI: bootstrap over the 6 persons") and printed[4] == "test-time augmentation: none"
+    assert re.fullmatch(r"trained 4 steps in \d+ minutes \(TensorBoard event times\)", printed[5])
 
 
 def test_same_seed_same_first_epoch_losses(face_folder, tmp_path):
@@ -213,7 +219,7 @@ def test_init_from_keeps_the_split_across_a_resume_and_evaluate_names_the_source
     [source] = run_folders(out)
     later = tmp_path / "later"
     argv = ["--data", str(face_folder), *TINY, "--init-from", str(source), "--epochs", "2", "--eval-every", "2",
-            "--out", str(later)]
+            "--out", str(later), "--test-at-end"]
     assert ca.main([*argv, "--max-steps", "2"]) == 0
     [run] = run_folders(later)
     assert json.loads((run / "split.json").read_text()) == json.loads((source / "split.json").read_text())
@@ -229,9 +235,9 @@ def test_init_from_keeps_the_split_across_a_resume_and_evaluate_names_the_source
     assert result["pixel_accuracy"] == pytest.approx(metrics["test"]["pixel_accuracy"], abs=1e-9)
     assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder)]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert re.fullmatch(r"trained 4 steps in \d+ minutes \(TensorBoard event times\)", printed[3])
+    assert re.fullmatch(r"trained 4 steps in \d+ minutes \(TensorBoard event times\)", printed[5])
     assert re.fullmatch(rf"started from {re.escape(str(source))} \(--init-from\), trained 2 steps in \d+ minutes",
-                        printed[4])
+                        printed[6])
     assert list(init_chain(source)) == []
 
 
