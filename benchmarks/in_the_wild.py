@@ -1,24 +1,27 @@
 """How well and how fast infer.py segments faces in ordinary photos, not LFW crops.
 
-Scenes are built from the test split (never seen in training): each test picture in which MTCNN finds
-exactly one face, and infer's detector never a second one when the picture is enlarged and tilted as
-scenes show it (LFW labels only the central person, so people behind would count as errors), is
-scaled to a random side of at least --min-side pixels, tilted by up to --max-tilt degrees and placed
-on a synthetic background without faces, two pictures per scene, alternately 640x480 and 800x600;
-its face mask is moved the same way. Face IoU of the scene masks, mean over scenes, for:
+Scenes are built from the test split (never seen in training): each picture is scaled to a random
+side of at least --min-side pixels, tilted by up to --max-tilt degrees and placed on a synthetic
+background without faces, two pictures per scene, alternately 640x480 and 800x600; its face mask is
+moved the same way. Face IoU of the scene masks, mean over scenes with a 95% bootstrap interval over
+the scenes (bootstrap.py), for:
 
     default       infer's pipeline: detect, align to the template, segment, paste back
     whole_image   infer --whole-image: the scene resized to the model's input
     exact         each picture segmented at its original LFW framing, its probabilities moved like
                   the picture: the best any framing can do with this model
 
-and, as face_iou_all_found, the default and exact means over only the scenes where every face was
-found, which separates what missed faces cost from what the framing of found ones costs.
+over every scene, and over the scenes made only of single-face pictures (single_face: the picture's
+face label is one region; the filter reads the labels only, never the detector under test). LFW
+labels only the central person, so a person behind who is found and segmented counts as an error in
+both figures. As face_iou_all_found, the default and exact means over the scenes where every face
+was found, which separates what missed faces cost from what the framing of found ones costs.
 
 Then the LFW-framed test pictures themselves through the default mode, --whole-image, and the default
-mode keeping only the central face (pixel accuracy against the face masks), and photos/s of
-`infer.segment` on a folder of 640x480 two-face scenes (JPEG) in both modes, model loading and the
-first photos' warm-up excluded.
+mode keeping only the central face (pixel accuracy against the face masks, all pictures and the
+single-face ones), and photos/s of `infer.segment` on a folder of 640x480 two-face scenes (JPEG) in
+both modes, model loading and the first photos' warm-up excluded. Every mode runs at one --precision
+(default fp32, so that figures from CPUs with and without native bf16 compare).
 Prints one JSON line, then a markdown table.
 
     python benchmarks/in_the_wild.py                       # 200 scenes, the whole test split, 60 photos for speed
@@ -45,15 +48,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
+import bootstrap  # noqa: E402
 import face_alignment  # noqa: E402
 import face_detection  # noqa: E402
 import face_template  # noqa: E402
 import infer  # noqa: E402
+from config import PRECISIONS  # noqa: E402
 
 SCENE_SIZES = ((480, 640), (600, 800))  # (height, width)
 FACES_PER_SCENE = 2
 MAX_SIDE = 320
-CHECK_TILT = 20.0  # degrees either way a picture is turned when searched for a second face (single_face)
+MODES = ("default", "whole_image", "exact")
+# A label region smaller than this share of the picture is ringing of the label's JPEG, not a region.
+MIN_REGION = 0.001
 TARGETS = {"default_face_iou": 0.88, "gap_to_exact": 0.01, "lfw_accuracy_drop_points": 0.3, "photos_per_second": 5.0}
 
 
@@ -83,6 +90,9 @@ def parse_args(argv):
               f"(default: face_detection.TURNED_CONFIDENCE, {face_detection.TURNED_CONFIDENCE})")
     flag("--tta", default="none", choices=("none", "flip"),
          help="test-time augmentation of every mode, exact framing included (default: none, infer.py's default)")
+    flag("--precision", default="fp32", choices=PRECISIONS,
+         help="precision of every mode, exact framing included (default: fp32, comparable across CPUs; "
+              "auto: bf16 where the CPU has it natively)")
     flag("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.turned_confidence is not None and not args.tilted_faces:
@@ -118,60 +128,100 @@ def measure(args):
     if not (data / "inputs").is_dir():
         raise SystemExit(f"error: {data}/inputs does not exist; prepare the data (python prepare_data.py)")
     names = json.loads((model_dir / "split.json").read_text())[args.split][:args.pictures]
+    if len(names) < FACES_PER_SCENE:
+        raise SystemExit(f"error: fewer than {FACES_PER_SCENE} {args.split} pictures in {model_dir}/split.json")
     rng = np.random.default_rng(args.seed)
     pictures = {name: read_pair(data, name) for name in names}
-    single = [name for name, (image, _) in pictures.items() if single_face(image, args)]
-    if len(single) < FACES_PER_SCENE:
-        raise SystemExit(f"error: fewer than {FACES_PER_SCENE} single-face pictures in {data}; is it the LFW data?")
+    single = [name for name, (_, mask) in pictures.items() if single_face(mask)]
 
-    forward, size, _ = infer.loaded_model(str(model_dir), "fp32", args.tta)
-    ious = {"default": [], "whole_image": [], "exact": []}
+    forward, size, _ = infer.loaded_model(str(model_dir), args.precision, args.tta)
+    ious = {mode: [] for mode in MODES}
     found = placed = extra = 0
-    all_found = []
+    all_found, single_scenes = [], []
     for index in range(args.scenes):
-        scene, truth, placements = make_scene(rng, SCENE_SIZES[index % 2], pictures, single, args)
-        mask, faces = infer.segment_faces(scene, model_dir, tta=args.tta, tilted_faces=args.tilted_faces)
-        ious["default"].append(iou(mask > 0, truth))
-        whole = infer.segment_faces(scene, model_dir, tta=args.tta, whole_image=True)[0]
-        ious["whole_image"].append(iou(whole > 0, truth))
-        ious["exact"].append(iou(exact_mask(forward, pictures, placements, scene.shape[:2]), truth))
-        hits = [any(inside(face, placement) for face in faces) for placement in placements]
-        found, placed = found + sum(hits), placed + len(hits)
+        scene, truth, placements = make_scene(rng, SCENE_SIZES[index % 2], pictures, names, args)
+        scene_ious, hits, elsewhere = score_scene(scene, truth, placements, forward, pictures, model_dir, args)
+        for mode, value in scene_ious.items():
+            ious[mode].append(value)
+        found, placed, extra = found + sum(hits), placed + len(hits), extra + elsewhere
         all_found.append(all(hits))
-        extra += sum(not any(inside(face, placement) for placement in placements) for face in faces)
+        single_scenes.append(all(name in single for name, _ in placements))
 
-    accuracy = {mode: lfw_accuracy(pictures, names, model_dir, mode, args.tta, args.tilted_faces)
+    accuracy = {mode: lfw_accuracy(pictures, names, model_dir, mode, args)
                 for mode in ("default", "whole_image", "central")}
-    speed = {mode: photos_per_second(rng, pictures, single, args, model_dir, mode == "whole_image")
+    speed = {mode: photos_per_second(rng, pictures, names, args, model_dir, mode == "whole_image")
              for mode in ("default", "whole_image")}
 
-    mean = {mode: float(np.mean(values)) for mode, values in ious.items()}
+    ious = {mode: np.array(values) for mode, values in ious.items()}
+    every = iou_summary(ious, np.ones(args.scenes, bool))
     # A missed face scores no overlap in its scene: the same means over the scenes where every face was
     # found separate what detection misses cost from what framing found faces costs.
-    when_found = {mode: float(np.mean(np.array(values)[all_found])) if any(all_found) else None
-                  for mode, values in ious.items() if mode != "whole_image"}
+    all_found = np.array(all_found, bool)
+    when_found = {mode: float(ious[mode][all_found].mean()) if all_found.any() else None
+                  for mode in ("default", "exact")}
     result = {
         "scenes": args.scenes, "split": args.split, "single_face_pictures": len(single), "pictures": len(names),
-        "face_iou": mean, "face_iou_all_found": {"scenes": sum(all_found), **when_found},
+        "face_iou": {mode: every[mode] for mode in MODES}, "face_iou_ci95": every["ci95"],
+        "face_iou_single_face": iou_summary(ious, np.array(single_scenes, bool)),
+        "face_iou_all_found": {"scenes": int(all_found.sum()), **when_found},
         "faces_found": found, "faces_placed": placed, "extra_detections": extra,
-        "lfw_pixel_accuracy": accuracy, "photos_per_second_640x480": speed,
+        "lfw_pixel_accuracy": {mode: pooled(by_picture, names) for mode, by_picture in accuracy.items()},
+        "lfw_pixel_accuracy_single_face": {mode: pooled(by_picture, single) for mode, by_picture in accuracy.items()},
+        "photos_per_second_640x480": speed,
+        "intervals": {"level": bootstrap.LEVEL, "unit": "scene", "resamples": bootstrap.RESAMPLES,
+                      "seed": bootstrap.SEED},
         "settings": {"min_side": args.min_side, "max_side": MAX_SIDE, "max_tilt": args.max_tilt, "seed": args.seed,
                      "model_dir": str(args.model_dir), "zoom": face_alignment.ZOOM, "tta": args.tta,
-                     "tilted_faces": args.tilted_faces, "turned_confidence": face_detection.TURNED_CONFIDENCE,
+                     "precision": args.precision, "tilted_faces": args.tilted_faces,
+                     "turned_confidence": face_detection.TURNED_CONFIDENCE,
                      "pnet_threshold": face_detection.PNET_THRESHOLD, "rnet_threshold": face_detection.RNET_THRESHOLD,
-                     "cpus": os.cpu_count(),
-                     "load_average": os.getloadavg()[0]},
+                     "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]},
     }
-    result["targets"] = {
-        "default_face_iou >= 0.88": bool(mean["default"] >= TARGETS["default_face_iou"]),
-        "exact - default <= 0.01": bool(mean["exact"] - mean["default"] <= TARGETS["gap_to_exact"]),
-        "lfw accuracy drop <= 0.3 points":
-            bool(100 * (accuracy["whole_image"] - accuracy["default"]) <= TARGETS["lfw_accuracy_drop_points"]),
-        "default photos/s >= 5": bool(speed["default"] >= TARGETS["photos_per_second"]),
-    }
+    result["targets"] = targets(result)
     print(json.dumps(result))
     print(table(result))
     return 0
+
+
+def score_scene(scene, truth, placements, forward, pictures, model_dir, args):
+    """({mode: face IoU} of one scene, whether each placed picture's face was found, how many
+    detections lie on no placed picture)."""
+    mask, faces = infer.segment_faces(scene, model_dir, tta=args.tta, precision=args.precision,
+                                      tilted_faces=args.tilted_faces)
+    whole = infer.segment_faces(scene, model_dir, tta=args.tta, precision=args.precision, whole_image=True)[0]
+    ious = {"default": iou(mask > 0, truth), "whole_image": iou(whole > 0, truth),
+            "exact": iou(exact_mask(forward, pictures, placements, scene.shape[:2]), truth)}
+    hits = [any(inside(face, placement) for face in faces) for placement in placements]
+    elsewhere = sum(not any(inside(face, placement) for placement in placements) for face in faces)
+    return ious, hits, elsewhere
+
+
+def iou_summary(ious, keep):
+    """Mean face IoU of each mode over the scenes `keep`, their number, and 95% intervals over those
+    scenes of each mean and of the gap exact - default (the same scenes, so the gap's interval is
+    narrower than the two means' intervals suggest)."""
+    rows = np.stack([ious[mode][keep] for mode in MODES], axis=1)  # [scene, mode]
+    statistics = {mode: lambda drawn, i=i: drawn[:, i].mean() for i, mode in enumerate(MODES)}
+    statistics["exact_minus_default"] = lambda drawn: (drawn[:, MODES.index("exact")]
+                                                       - drawn[:, MODES.index("default")]).mean()
+    drawn = bootstrap.intervals(rows, statistics)
+    return {"scenes": int(keep.sum()),
+            **{mode: float(rows[:, i].mean()) if len(rows) else None for i, mode in enumerate(MODES)},
+            "ci95": {name: bounds and list(bounds) for name, bounds in drawn.items()}}
+
+
+def targets(result):
+    """{target: met}. The face IoU ones count as met only beyond their 95% interval over scenes."""
+    ci, accuracy, speed = result["face_iou_ci95"], result["lfw_pixel_accuracy"], result["photos_per_second_640x480"]
+    return {
+        f"default face IoU >= {TARGETS['default_face_iou']} (95% CI low end, all scenes)":
+            bool(ci["default"][0] >= TARGETS["default_face_iou"]),
+        f"exact - default <= {TARGETS['gap_to_exact']} (95% CI high end, all scenes)":
+            bool(ci["exact_minus_default"][1] <= TARGETS["gap_to_exact"]),
+        f"lfw accuracy drop <= {TARGETS['lfw_accuracy_drop_points']} points":
+            bool(100 * (accuracy["whole_image"] - accuracy["default"]) <= TARGETS["lfw_accuracy_drop_points"]),
+        f"default photos/s >= {TARGETS['photos_per_second']:g}": bool(speed["default"] >= TARGETS["photos_per_second"]),
+    }
 
 
 def read_pair(data, name):
@@ -182,27 +232,13 @@ def read_pair(data, name):
     return image, mask > 127
 
 
-def single_face(image, args):
-    """Whether MTCNN finds one face in the picture as LFW frames it, and infer's detector never more than
-    one as scenes show it: at the smallest, middle and largest side, upright and tilted by CHECK_TILT
-    either way, on a plain canvas. LFW labels only the central person; a person behind, small or cut
-    by the picture's edge at 128 pixels, is often found once the picture is enlarged and would count
-    as an error. A picture in which infer's detector finds no face stays: its misses count."""
-    if len(face_detection.detect_faces(image, min_face=face_detection.MTCNN_MIN_FACE)) != 1:
-        return False
-    largest = max(args.min_side, MAX_SIDE)
-    tilt = min(CHECK_TILT, args.max_tilt)
-    return all(len(face_detection.detect_faces(shown(image, side, angle))) <= 1
-               for side in (args.min_side, (args.min_side + largest) / 2, largest) for angle in (0.0, -tilt, tilt))
-
-
-def shown(image, side, angle):
-    """The picture scaled to `side`, turned by `angle` degrees, in the middle of a plain gray canvas."""
-    canvas = round(side * 1.8)
-    transform = placement_transform(image.shape, side, angle, ((canvas - 1) / 2, (canvas - 1) / 2))
-    cover = cv2.warpAffine(np.ones(image.shape, np.float32), transform, (canvas, canvas)) > 0.5
-    turned = cv2.warpAffine(image, transform, (canvas, canvas), flags=cv2.INTER_LINEAR)
-    return np.where(cover, turned, 120).astype(np.uint8)
+def single_face(mask):
+    """Whether the picture's face label is one region (8-connected, specks under MIN_REGION of the
+    picture aside): no part of the face cut off by a hand or a microphone, no neck or ear labelled
+    apart. Read from the labels only, so the filter does not depend on the detector under test; it
+    cannot see a person behind, whom LFW leaves unlabelled."""
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return int(np.count_nonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_REGION * mask.size)) == 1
 
 
 def background(rng, shape):
@@ -284,62 +320,87 @@ def inside(face, placement):
     return 0 <= u < 128 and 0 <= v < 128
 
 
-def lfw_accuracy(pictures, names, model_dir, mode, tta, tilted_faces):
-    """Pixel accuracy of the face masks of LFW-framed test pictures. Mode "central" is the default mode
-    keeping only the face nearest the picture's centre: LFW labels no one else, so a person behind,
-    found and segmented, counts as an error in "default"."""
-    correct = total = 0
+def lfw_accuracy(pictures, names, model_dir, mode, args):
+    """{name: (right pixels, pixels)} of the face masks of LFW-framed pictures. Mode "central" is the
+    default mode keeping only the face nearest the picture's centre: LFW labels no one else, so a
+    person behind, found and segmented, counts as an error in "default"."""
+    counts = {}
     for name in names:
         image, truth = pictures[name]
-        mask, faces = infer.segment_faces(image, model_dir, tta=tta, whole_image=mode == "whole_image",
-                                          tilted_faces=tilted_faces and mode != "whole_image")
+        mask, faces = infer.segment_faces(image, model_dir, tta=args.tta, precision=args.precision,
+                                          whole_image=mode == "whole_image",
+                                          tilted_faces=args.tilted_faces and mode != "whole_image")
         if mode == "central":
             central = [face_template.central_face(faces, *image.shape[:2])] if faces else []
             mask = face_alignment.combine(image.shape, 1, [face.pasted for face in central])[..., 0] >= 0.5
-        correct += np.count_nonzero((mask > 0) == truth)
-        total += truth.size
-    return correct / total
+        counts[name] = (np.count_nonzero((mask > 0) == truth), truth.size)
+    return counts
 
 
-def photos_per_second(rng, pictures, single, args, model_dir, whole_image):
+def pooled(counts, names):
+    """Pixel accuracy over the pictures `names` of lfw_accuracy's counts (None for no pictures)."""
+    right, total = np.sum([counts[name] for name in names], axis=0) if names else (0, 0)
+    return float(right / total) if total else None
+
+
+def photos_per_second(rng, pictures, names, args, model_dir, whole_image):
     """infer.segment's own rate on a folder of 640x480 two-face JPEG scenes, after a warm-up folder."""
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         for kind, count in (("warmup", 2), ("timed", args.speed_photos)):
             (folder / kind).mkdir()
             for index in range(count):
-                scene, _, _ = make_scene(rng, SCENE_SIZES[0], pictures, single, args)
+                scene, _, _ = make_scene(rng, SCENE_SIZES[0], pictures, names, args)
                 cv2.imwrite(str(folder / kind / f"{index:04d}.jpg"), scene)
         rates = []
         for kind in ("warmup", "timed"):
             summary = infer.segment([folder / kind], model_dir, folder / f"out_{kind}", whole_image=whole_image,
-                                    tta=args.tta, log=lambda message: None,
+                                    tta=args.tta, precision=args.precision, log=lambda message: None,
                                     tilted_faces=args.tilted_faces and not whole_image)
             rates.append(summary["images_per_second"])
     return rates[-1]
 
 
+def with_interval(value, bounds):
+    return "-" if value is None else f"{value:.3f} ({bounds[0]:.3f}-{bounds[1]:.3f})"
+
+
+def percent(value):
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
 def table(result):
-    iou_, acc, speed = result["face_iou"], result["lfw_pixel_accuracy"], result["photos_per_second_640x480"]
+    every, ci, single = result["face_iou"], result["face_iou_ci95"], result["face_iou_single_face"]
+    acc, acc_single = result["lfw_pixel_accuracy"], result["lfw_pixel_accuracy_single_face"]
+    speed, split = result["photos_per_second_640x480"], result["split"]
     rows = [
         "| | default (detect + align) | --whole-image | exact LFW framing | default, central face only |",
         "|---|---|---|---|---|",
-        f"| face IoU, {result['scenes']} scenes of 2 {result['split']} faces "
-        f"| {iou_['default']:.3f} | {iou_['whole_image']:.3f} | {iou_['exact']:.3f} | |",
-        f"| pixel accuracy, {result['pictures']} LFW-framed {result['split']} pictures "
-        f"| {100 * acc['default']:.2f}% | {100 * acc['whole_image']:.2f}% | | {100 * acc['central']:.2f}% |",
+        f"| face IoU (95% CI), all {result['scenes']} scenes of 2 {split} faces | "
+        + " | ".join(with_interval(every[mode], ci[mode]) for mode in MODES) + " | |",
+        f"| face IoU (95% CI), the {single['scenes']} scenes of single-face pictures | "
+        + " | ".join(with_interval(single[mode], single["ci95"][mode]) for mode in MODES) + " | |",
+        f"| pixel accuracy, all {result['pictures']} LFW-framed {split} pictures "
+        f"| {percent(acc['default'])} | {percent(acc['whole_image'])} | | {percent(acc['central'])} |",
+        f"| pixel accuracy, the {result['single_face_pictures']} single-face pictures "
+        f"| {percent(acc_single['default'])} | {percent(acc_single['whole_image'])} | "
+        f"| {percent(acc_single['central'])} |",
         f"| photos/s, 640x480 scenes with 2 faces | {speed['default']:.1f} | {speed['whole_image']:.1f} | | |",
     ]
     when_found = result["face_iou_all_found"]
     found_line = (f" Over the {when_found['scenes']} scenes where every face was found, face IoU "
                   f"{when_found['default']:.3f} default and {when_found['exact']:.3f} at exact framing."
                   if when_found["scenes"] else "")
-    tilted = "" if result["settings"]["tilted_faces"] else " (default mode with --no-tilted-faces)"
+    gap = ci["exact_minus_default"]
+    settings = result["settings"]
+    tilted = "" if settings["tilted_faces"] else " (default mode with --no-tilted-faces)"
     notes = (f"\nFaces found{tilted}: {result['faces_found']} of {result['faces_placed']} placed, "
-             f"{result['extra_detections']} detections elsewhere.{found_line} Scenes use the "
-             f"{result['single_face_pictures']} of {result['pictures']} {result['split']} pictures with exactly "
-             f"one face (single_face). Load average at the end: {result['settings']['load_average']:.1f} "
-             f"on {result['settings']['cpus']} CPUs.\n\n"
+             f"{result['extra_detections']} detections elsewhere.{found_line} Exact - default face IoU, all scenes: "
+             f"95% CI {gap[0]:.3f} to {gap[1]:.3f}. Intervals: bootstrap over scenes ({result['intervals']['resamples']} "
+             f"resamples). Single-face pictures (single_face): {result['single_face_pictures']} of "
+             f"{result['pictures']} {split} pictures whose face label is one region, read from the labels, not "
+             f"the detector. Every mode ran at {settings['precision']}, test-time augmentation {settings['tta']}. "
+             f"Load average at the end: {settings['load_average']:.1f} on {settings['cpus']} CPUs.\n\n"
              + "\n".join(f"- {target}: {'met' if met else 'NOT met'}" for target, met in result["targets"].items()))
     return "\n".join(rows) + notes
 
