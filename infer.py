@@ -28,6 +28,7 @@ import export
 import face_detection
 from config import PRECISIONS, UsageError, input_size
 from evaluation import load_trained, predict
+from faces import video_segmenter
 from framing import Framer, classes_of
 from photo_files import plan, read_image, to_8bit
 from photo_outputs import Writer
@@ -147,6 +148,16 @@ def loaded_model(model_dir, precision, tta):
     except ValueError as error:
         raise UsageError(f"{Path(model_dir) / 'config.json'}: {error}") from None
     return compiled_forward(model, size, tta), size, model.num_classes
+
+
+class VideoSegmenter(video_segmenter.VideoSegmenter):
+    """The stream object for video and webcam frames: `step(frame) -> (mask, faces)`, faces tracked from
+    frame to frame, each with a `track_id` (faces/video_segmenter.py), on the model of `model_dir`,
+    loaded once per process. `settings`: threshold, min_face, min_confidence, tilted_faces,
+    detect_every, fps."""
+
+    def __init__(self, model_dir=DEFAULT_MODEL_DIR, precision="auto", tta="none", **settings):
+        super().__init__(*loaded_model(str(model_dir), precision, tta), **settings)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -60,12 +60,13 @@ class Writer:
         return classes * 255 if self.num_classes == 1 else classes
 
 
-def overlay_image(color, classes, faces):
-    """The photo with its mask tinted in, and each face's box and number."""
+def overlay_image(color, classes, faces, numbers=None):
+    """The photo with its mask tinted in, and each face's box and number: 1, 2, ... in order, or `numbers`
+    (a video's track ids)."""
     tinted = cv2.addWeighted(color, 1 - OVERLAY_ALPHA, PALETTE[classes], OVERLAY_ALPHA, 0)
     image = np.where(classes[..., None] > 0, tinted, color)
     thickness = max(1, round(max(color.shape[:2]) / 500))
-    for number, face in enumerate(faces, 1):
+    for number, face in zip(range(1, len(faces) + 1) if numbers is None else numbers, faces):
         x0, y0, x1, y1 = (round(v) for v in face.box)
         cv2.rectangle(image, (x0, y0), (x1, y1), BOX_COLOR, thickness)
         cv2.putText(image, str(number), (x0 + 2 * thickness, y0 + 14 * thickness), cv2.FONT_HERSHEY_SIMPLEX,
