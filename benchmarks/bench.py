@@ -3,12 +3,14 @@
 `python benchmarks/bench.py [--peers --torch-python PATH]` prints one JSON line, then the same numbers
 as markdown tables. For fp32 and bf16 (each in a fresh process, measure.py) it measures training and
 raw inference throughput, infer.segment() end to end on a folder of JPEGs, the training step's peak
-memory, the achieved GFLOP/s against this machine's matmul peak, and once the time the Dataset takes
-to read data128_128/. With --peers it runs the two independent implementations beside it
+memory, the achieved GFLOP/s against this machine's matmul peak, and the time the Dataset takes to
+read data128_128/. With --peers it runs the two independent implementations beside it
 (peer_tf1_graph.py, and peer_torch.py where torch is installed) on the same shapes and checks the
-speed targets against them. The JSON and the tables name the CPU and whether it has native bf16, so
-figures from machines with and without it are not mixed. This file only orchestrates and never
-imports TensorFlow. See benchmarks/README.md.
+speed targets against them. Every figure is the median of --repeats rounds, with their min and max;
+in each round ours and the peers run one after the other, so that a slow spell of a shared machine
+falls on both, and a target counts as met only when it holds beyond that spread. The JSON and the
+tables name the CPU and whether it has native bf16, so figures from machines with and without it
+are not mixed. This file only orchestrates and never imports TensorFlow. See benchmarks/README.md.
 """
 import argparse
 import json
@@ -58,6 +60,8 @@ def parse_args(argv):
     flag("--size", type=int, default=128, help="image height and width (default: 128)")
     flag("--steps", type=int, default=8, help="timed steps of training and of inference (default: 8)")
     flag("--warmup", type=int, default=2, help="untimed steps before them (default: 2)")
+    flag("--repeats", type=int, default=5,
+         help="rounds, each a fresh process per precision and per peer; figures are their median (default: 5)")
     flag("--precisions", default=",".join(PRECISIONS), help="comma-separated subset of fp32,bf16 (default: both)")
     flag("--folder-images", type=int, default=300, help="JPEGs in the folder infer.segment() reads (default: 300)")
     flag("--data", default=str(DEFAULT_DATA),
@@ -72,7 +76,7 @@ def parse_args(argv):
     args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     if not args.precisions or any(p not in PRECISIONS for p in args.precisions):
         parser.error(f"--precisions takes a comma-separated subset of {','.join(PRECISIONS)}")
-    for name in ("batch_size", "size", "steps", "folder_images", "matmul_size"):
+    for name in ("batch_size", "size", "steps", "repeats", "folder_images", "matmul_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 0:
@@ -102,18 +106,19 @@ def run(args):
     machine = machine_info()
     data = find_data(Path(args.data), notes)
     result = {"config": {name: getattr(args, name) for name in (
-                  "arch", "batch_size", "size", "steps", "warmup", "folder_images", "matmul_size")},
+                  "arch", "batch_size", "size", "steps", "warmup", "repeats", "folder_images", "matmul_size")},
               "machine": machine, "data": str(data) if data else None}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         folder = image_folder(Path(tmp) / "images", data, args.folder_images, args.size, notes)
-        measured = {p: run_measure(args, p, folder, data if i == 0 else None) for i, p in enumerate(args.precisions)}
-    first = measured[args.precisions[0]]
+        measured, peers = rounds(args, folder, data, peer_scripts, notes)
+    first = measured[args.precisions[0]][0]
     machine["tensorflow"] = first["tensorflow"]
     result["flops_per_image"] = first["flops_per_image"]
-    result["load_s"] = None if first["load_s"] is None else significant(first["load_s"])
-    for precision, m in measured.items():
-        result[precision] = derived(m, result["flops_per_image"])
-    result["peers"] = {name: run_peer(python, script, args, notes) for name, (python, script) in peer_scripts.items()}
+    result["load_s"] = None if first["load_s"] is None else spread(
+        [m["load_s"] for m in measured[args.precisions[0]]])
+    for precision, repeats in measured.items():
+        result[precision] = derived(repeats, result["flops_per_image"])
+    result["peers"] = {name: peer_figures(repeats) if repeats else None for name, repeats in peers.items()}
     if args.peers and "torch" not in peer_scripts:
         result["peers"]["torch"] = None
     comparable = args.arch == REFERENCE_DESCRIPTION
@@ -123,13 +128,38 @@ def run(args):
     if not machine["bf16_native"]:
         notes.append(f"this CPU has none of {', '.join(cpu_features.BF16_FLAGS)}: bf16 convolutions and matmuls "
                      "are emulated without bf16 instructions, so expect bf16 slower than fp32 here")
-    if any(result[p][f"{kind}_fraction_of_peak"] > 1 for p in measured for kind in ("train", "infer")):
+    if any(result[p][f"{kind}_fraction_of_peak"]["max"] > 1 for p in measured for kind in ("train", "infer")):
         notes.append(f"the {args.matmul_size}x{args.matmul_size} matmul ran slower than the convolutions, so some "
                      "shares of its peak are over 100%: it measures a lower bound of the machine's peak")
     result["ratios"] = ratios(result)
     result["targets"] = targets(result, comparable)
     result["notes"] = notes
     return result
+
+
+def rounds(args, folder, data, peer_scripts, notes):
+    """({precision: [measure.py's numbers of each round]}, {peer: [its numbers of each round]}).
+
+    Each round runs every precision and every peer once, in a fresh process each; odd rounds run
+    them in the reverse order, so that neither side always runs first. A peer that fails is dropped
+    (its list emptied, with a note) and not run again."""
+    measured = {p: [] for p in args.precisions}
+    peers = {name: [] for name in peer_scripts}
+    jobs = [("ours", p) for p in args.precisions] + [("peer", name) for name in peer_scripts]
+    failed = set()
+    for repeat in range(args.repeats):
+        for side, name in jobs if repeat % 2 == 0 else jobs[::-1]:
+            if side == "ours":
+                measured[name].append(run_measure(args, name, folder, data if name == args.precisions[0] else None))
+            elif name not in failed:
+                python, script = peer_scripts[name]
+                figures = run_peer(python, script, args, notes)
+                if figures is None:
+                    failed.add(name)
+                    peers[name] = []
+                else:
+                    peers[name].append(figures)
+    return measured, peers
 
 
 def run_measure(args, precision, folder, data):
@@ -146,21 +176,39 @@ def run_measure(args, precision, folder, data):
     return json.loads(lines[-1])
 
 
-def derived(m, flops):
-    """One precision's row: throughputs, the folder / raw inference ratio, GFLOP/s and their share of the peak."""
-    train_gflops = flops["train"] * m["train_img_per_s"] / 1e9
-    infer_gflops = flops["forward"] * m["infer_img_per_s"] / 1e9
-    peak = m["matmul_peak_gflop_per_s"]
-    return {"train_img_per_s": significant(m["train_img_per_s"]),
-            "infer_img_per_s": significant(m["infer_img_per_s"]),
-            "folder_img_per_s": significant(m["folder_img_per_s"]),
-            "folder_ratio": significant(m["folder_img_per_s"] / m["infer_img_per_s"]),
-            "peak_rss_mb": significant(m["peak_rss_mb"]),
-            "train_gflop_per_s": significant(train_gflops),
-            "infer_gflop_per_s": significant(infer_gflops),
-            "matmul_peak_gflop_per_s": significant(peak),
-            "train_fraction_of_peak": significant(train_gflops / peak),
-            "infer_fraction_of_peak": significant(infer_gflops / peak)}
+def derived(repeats, flops):
+    """One precision's row from its rounds: throughputs, the folder / raw inference ratio, GFLOP/s
+    (FLOPs x images/s) and their share of the peak, each as spread or ratio_spread."""
+    def values(key, scale=1.0):
+        return [scale * m[key] for m in repeats]
+
+    train_gflops, infer_gflops = values("train_img_per_s", flops["train"] / 1e9), values(
+        "infer_img_per_s", flops["forward"] / 1e9)
+    peak = values("matmul_peak_gflop_per_s")
+    return {"train_img_per_s": spread(values("train_img_per_s")),
+            "infer_img_per_s": spread(values("infer_img_per_s")),
+            "folder_img_per_s": spread(values("folder_img_per_s")),
+            "folder_ratio": ratio_spread(values("folder_img_per_s"), values("infer_img_per_s")),
+            "peak_rss_mb": spread(values("peak_rss_mb")),
+            "train_gflop_per_s": spread(train_gflops),
+            "infer_gflop_per_s": spread(infer_gflops),
+            "matmul_peak_gflop_per_s": spread(peak),
+            "train_fraction_of_peak": ratio_spread(train_gflops, peak),
+            "infer_fraction_of_peak": ratio_spread(infer_gflops, peak)}
+
+
+def spread(values):
+    """{"median", "min", "max", "values"} of the rounds' values."""
+    return {"median": significant(float(np.median(values))), "min": significant(min(values)),
+            "max": significant(max(values)), "values": [significant(v) for v in values]}
+
+
+def ratio_spread(numerators, denominators):
+    """a / b from two sets of rounds: the ratio of the medians, and its worst and best cases across the
+    spread (the smallest a over the largest b, the largest a over the smallest b)."""
+    return {"median": significant(float(np.median(numerators) / np.median(denominators))),
+            "min": significant(min(numerators) / max(denominators)),
+            "max": significant(max(numerators) / min(denominators))}
 
 
 def significant(x, digits=4):
@@ -250,15 +298,23 @@ def last_line(text):
     return lines[-1] if lines else "no message"
 
 
+def peer_figures(repeats):
+    """A peer's training and inference images/s over its rounds, as spread."""
+    return {"impl": repeats[0]["impl"],
+            **{key: spread([r[key] for r in repeats]) for key in ("train_img_per_s", "infer_img_per_s")}}
+
+
 def ratios(result):
-    """ours / peer, for training and inference of each precision measured."""
-    return {name: {f"{kind}_{p}": significant(result[p][f"{kind}_img_per_s"] / peer[f"{kind}_img_per_s"])
+    """ours / peer (ratio_spread of the rounds), for training and inference of each precision measured."""
+    return {name: {f"{kind}_{p}": ratio_spread(result[p][f"{kind}_img_per_s"]["values"],
+                                               peer[f"{kind}_img_per_s"]["values"])
                    for kind in ("train", "infer") for p in PRECISIONS if p in result}
             for name, peer in result["peers"].items() if peer}
 
 
 def targets(result, comparable):
-    """The speed targets, each with its value, what it needs, and met (None with the reason when not judged)."""
+    """The speed targets, each with its median value, its worst case over the rounds, what it needs,
+    and met (None with the reason when not judged)."""
     rows = []
     tf1 = result["ratios"].get("tf1_graph")
     for name, kind, precision, needed in PEER_TARGETS:
@@ -284,9 +340,13 @@ def targets(result, comparable):
     return rows
 
 
-def target_row(name, value, sense, needed, why):
-    met = None if why else (value >= needed if sense == ">=" else value <= needed)
-    return {"target": name, "value": value, "needed": f"{sense} {needed}", "met": met, "not_judged": why}
+def target_row(name, figure, sense, needed, why):
+    """A target is met only beyond the spread: when its worst case over the rounds (the min of a ratio
+    of worst cases for >=, the max for <=) reaches what is needed, not just its median."""
+    worst = None if figure is None else figure["min" if sense == ">=" else "max"]
+    met = None if why else (worst >= needed if sense == ">=" else worst <= needed)
+    return {"target": name, "value": None if figure is None else figure["median"], "worst_case": worst,
+            "needed": f"{sense} {needed}", "met": met, "not_judged": why}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,6 +363,12 @@ def bf16_line(machine):
             f"`--precision auto` runs {machine['auto_precision']} here.")
 
 
+def spread_cell(figure, fmt="{:.1f}", scale=1.0, unit=""):
+    """median (min-max) of a spread or ratio_spread."""
+    low, middle, high = (fmt.format(scale * figure[k]) for k in ("min", "median", "max"))
+    return f"{middle}{unit} ({low}-{high})"
+
+
 def table(result):
     c, machine, flops = result["config"], result["machine"], result["flops_per_image"]
     precisions = [p for p in PRECISIONS if p in result]
@@ -311,17 +377,19 @@ def table(result):
         return f"| {label} | " + " | ".join(cell(result[p]) for p in precisions) + " |"
 
     def number(key, fmt="{:.1f}"):
-        return lambda r: fmt.format(r[key])
+        return lambda r: spread_cell(r[key], fmt)
 
     def gflops(kind):
-        return lambda r: f"{r[f'{kind}_gflop_per_s']:.1f} ({100 * r[f'{kind}_fraction_of_peak']:.1f}% of peak)"
+        return lambda r: (f"{spread_cell(r[f'{kind}_gflop_per_s'])}, "
+                          f"{spread_cell(r[f'{kind}_fraction_of_peak'], scale=100, unit='%')} of peak")
 
     if result["load_s"] is None:
         load = "not measured (no data)"
     else:
-        load = f"{result['load_s']:.2f} s reading {result['data']}"
+        load = f"{spread_cell(result['load_s'], '{:.2f}', unit=' s')} reading {result['data']}"
     lines = [f"## {c['arch']}, batch {c['batch_size']}, {c['size']}x{c['size']}, "
-             f"{c['warmup']} warm-up + {c['steps']} timed steps", "", bf16_line(machine), "",
+             f"{c['warmup']} warm-up + {c['steps']} timed steps, median (min-max) of {c['repeats']} rounds", "",
+             bf16_line(machine), "",
              "| | " + " | ".join(precisions) + " |", "|---|" + "---|" * len(precisions),
              row("training (img/s)", number("train_img_per_s")),
              row("raw inference (img/s)", number("infer_img_per_s")),
@@ -342,13 +410,20 @@ def table(result):
             if peer is None:
                 lines.append(f"| {name} | not run | - | " + " | ".join("-" for _ in kinds) + " |")
             else:
-                lines.append(f"| {name} | {peer['train_img_per_s']:.1f} | {peer['infer_img_per_s']:.1f} | "
-                             + " | ".join(f"{result['ratios'][name][k]:.2f}x" for k in kinds) + " |")
-    lines += ["", "## Targets", "", "| target | value | needed | met |", "|---|---|---|---|"]
+                lines.append(f"| {name} | {spread_cell(peer['train_img_per_s'])} | "
+                             f"{spread_cell(peer['infer_img_per_s'])} | "
+                             + " | ".join(spread_cell(result["ratios"][name][k], "{:.2f}", unit="x") for k in kinds)
+                             + " |")
+        lines += ["", "A ratio's range is its worst and best case: ours' min over the peer's max, ours' max over "
+                      "the peer's min."]
+    lines += ["", "## Targets", "", "| target | median | worst case | needed | met |", "|---|---|---|---|---|"]
     for t in result["targets"]:
-        value = "-" if t["value"] is None else f"{t['value']:.2f}"
+        value, worst = ("-" if v is None else f"{v:.2f}" for v in (t["value"], t["worst_case"]))
         met = t["not_judged"] or ("yes" if t["met"] else "NO")
-        lines.append(f"| {t['target']} | {value} | {t['needed']} | {met} |")
+        lines.append(f"| {t['target']} | {value} | {worst} | {t['needed']} | {met} |")
+    lines += ["", f"A target is met only when its worst case over the {c['repeats']} rounds reaches what it "
+                  "needs (for a ratio: ours' min over the other's max; for a limit: the max), so that a gap "
+                  "within the spread of the repeats does not count."]
     lines += ["", "How measured:",
               f"- FLOPs per image, counted from the layers: forward {flops['forward'] / 1e9:.3f} GFLOP (conv "
               "2*Hout*Wout*k*k*Cin*Cout, each transposed conv as much as the conv it mirrors; batch norm, "
@@ -356,6 +431,9 @@ def table(result):
               "GFLOP/s = FLOPs x images/s.",
               f"- Peak: a {c['matmul_size']}x{c['matmul_size']} tf.linalg.matmul in the precision's dtype "
               "(2n^3 FLOPs), repeated for the --matmul-seconds after one warm-up.",
+              f"- Each figure is the median of {c['repeats']} rounds, min-max beside it. In each round every "
+              "precision and every peer runs once, in a fresh process, one after the other (the order reversed "
+              "every other round), so that a slow spell of the machine falls on ours and the peers alike.",
               "- Each precision runs in a fresh process (benchmarks/measure.py): first training (training.train()'s "
               "step: RMSE, Adam, logits(training=True), on a fixed random batch), then its peak RSS (VmHWM: "
               "TensorFlow, model and step), then raw inference (model(x, training=False) in a tf.function, output "

@@ -1,7 +1,12 @@
-"""benchmarks/bench.py at a tiny size: every number is measured and printed, the TF1-graph peer beside it runs."""
+"""benchmarks/bench.py at a tiny size: every figure is the median of its rounds with their spread, the
+figures agree with each other (GFLOP/s = FLOPs x images/s), ours and the TF1-graph peer take turns,
+and a target counts as met only beyond the spread."""
 import importlib.util
 import json
 import sys
+
+import numpy as np
+import pytest
 
 from conftest import ROOT, make_face_folder
 
@@ -10,13 +15,20 @@ import bench  # noqa: E402
 import cpu_features  # noqa: E402
 
 TINY = ["--size", "64", "--batch-size", "4", "--steps", "1", "--warmup", "1", "--folder-images", "8",
-        "--arch", "C3,8,2C3,8,1M2", "--matmul-size", "256", "--matmul-seconds", "0.1"]
-PER_PRECISION = ("train_img_per_s", "infer_img_per_s", "folder_img_per_s", "folder_ratio", "peak_rss_mb",
-                 "train_gflop_per_s", "infer_gflop_per_s", "matmul_peak_gflop_per_s",
-                 "train_fraction_of_peak", "infer_fraction_of_peak")
+        "--arch", "C3,8,2C3,8,1M2", "--matmul-size", "256", "--matmul-seconds", "0.1", "--repeats", "2"]
+SPREADS = ("train_img_per_s", "infer_img_per_s", "folder_img_per_s", "peak_rss_mb", "train_gflop_per_s",
+           "infer_gflop_per_s", "matmul_peak_gflop_per_s")
+RATIOS = ("folder_ratio", "train_fraction_of_peak", "infer_fraction_of_peak")
+APPROX = dict(rel=2e-3)  # figures are rounded to 4 significant digits
 
 
-def test_tiny_run_measures_both_precisions_and_the_tf1_peer(tmp_path, capsys):
+def check_ratio(ratio, numerators, denominators):
+    assert ratio["median"] == pytest.approx(np.median(numerators) / np.median(denominators), **APPROX)
+    assert ratio["min"] == pytest.approx(min(numerators) / max(denominators), **APPROX)
+    assert ratio["max"] == pytest.approx(max(numerators) / min(denominators), **APPROX)
+
+
+def test_tiny_run_gives_consistent_figures_for_both_precisions_and_the_tf1_peer(tmp_path, capsys):
     data = make_face_folder(tmp_path / "faces", size=64)
     status = bench.main([*TINY, "--data", str(data), "--peers", "--json-out", str(tmp_path / "bench.json")])
     captured = capsys.readouterr()
@@ -24,27 +36,74 @@ def test_tiny_run_measures_both_precisions_and_the_tf1_peer(tmp_path, capsys):
     line, tables = captured.out.split("\n", 1)
     result = json.loads(line)
     assert json.loads((tmp_path / "bench.json").read_text()) == result
-    for precision in ("fp32", "bf16"):
-        for key in PER_PRECISION:
-            assert result[precision][key] > 0, (precision, key)
-    assert result["load_s"] > 0 and result["data"] == str(data)
     # C3,8,2 on 64x64 -> 32x32: 2*32*32*3*3*8*(1 in + 1 back); C3,8,1 at 32x32: 2*32*32*3*3*8*(8 + 8).
-    assert result["flops_per_image"] == {"forward": 294912 + 2359296, "train": 3 * (294912 + 2359296)}
-    assert result["peers"]["tf1_graph"]["train_img_per_s"] > 0
-    assert result["peers"]["torch"] is None  # this environment has no torch
-    assert any(note.startswith(f"peer_torch.py skipped: {sys.executable} has no torch") for note in result["notes"])
+    flops = result["flops_per_image"]
+    assert flops == {"forward": 294912 + 2359296, "train": 3 * (294912 + 2359296)}
+    for precision in ("fp32", "bf16"):
+        row = result[precision]
+        for key in SPREADS:
+            figure = row[key]
+            assert len(figure["values"]) == 2 and figure["values"][0] > 0, (precision, key)
+            assert figure["min"] == min(figure["values"]) <= figure["median"] <= figure["max"] == max(figure["values"])
+            assert figure["median"] == pytest.approx(np.mean(figure["values"]), **APPROX)  # the median of two
+        # GFLOP/s = FLOPs x images/s, round by round; shares of the peak and the folder ratio from the rounds.
+        for kind, count in (("train", flops["train"]), ("infer", flops["forward"])):
+            rates = row[f"{kind}_img_per_s"]["values"]
+            gflops = row[f"{kind}_gflop_per_s"]["values"]
+            assert gflops == pytest.approx([count * rate / 1e9 for rate in rates], **APPROX)
+            check_ratio(row[f"{kind}_fraction_of_peak"], gflops, row["matmul_peak_gflop_per_s"]["values"])
+        check_ratio(row["folder_ratio"], row["folder_img_per_s"]["values"], row["infer_img_per_s"]["values"])
+    assert min(result["load_s"]["values"]) > 0 and result["data"] == str(data)
+    peer = result["peers"]["tf1_graph"]
+    assert len(peer["train_img_per_s"]["values"]) == 2 and peer["train_img_per_s"]["min"] > 0
+    check_ratio(result["ratios"]["tf1_graph"]["train_bf16"], result["bf16"]["train_img_per_s"]["values"],
+                peer["train_img_per_s"]["values"])
+    assert set(result["ratios"]["tf1_graph"]) == {"train_fp32", "train_bf16", "infer_fp32", "infer_bf16"}
+    skipped = any(note.startswith(f"peer_torch.py skipped: {sys.executable} has no torch") for note in result["notes"])
+    assert (result["peers"]["torch"] is None) == skipped == (not bench.has_torch(sys.executable))
     model, flags = cpu_features.read_cpu()
     assert result["machine"]["cpu"] == model
     assert result["machine"]["bf16_flags"] == [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     assert result["machine"]["bf16_native"] == cpu_features.has_native_bf16()
     assert result["machine"]["auto_precision"] == ("bf16" if cpu_features.has_native_bf16() else "fp32")
-    assert set(result["ratios"]["tf1_graph"]) == {"train_fp32", "train_bf16", "infer_fp32", "infer_bf16"}
     judged = {t["target"]: t for t in result["targets"]}
     assert judged["training fp32 >= 1.0x TF1-graph peer"]["met"] is None  # the peers run another network
-    assert isinstance(judged["folder fp32 >= 0.8x raw inference fp32"]["met"], bool)
+    folder = judged["folder fp32 >= 0.8x raw inference fp32"]
+    assert folder["worst_case"] == result["fp32"]["folder_ratio"]["min"]
+    assert folder["met"] == (folder["worst_case"] >= 0.8)
     assert judged["training bf16 peak RSS at batch 100 <= 3072 MiB"]["met"] is None  # batch 4
     assert "| training (img/s) |" in tables and "| tf1_graph |" in tables and "## Targets" in tables
+    assert "median (min-max) of 2 rounds" in tables and "worst case over the 2 rounds" in tables
     assert f"CPU: {model}, " in tables and f"native bf16: {'yes' if cpu_features.has_native_bf16() else 'no'}" in tables
+
+
+def test_rounds_interleave_ours_and_the_peers_and_drop_a_failing_peer(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench, "run_measure", lambda args, precision, folder, data: calls.append(precision) or {})
+
+    def peer(python, script, args, notes):
+        calls.append(script)
+        return None if script == "torch.py" and calls.count("torch.py") == 2 else {"impl": script}
+
+    monkeypatch.setattr(bench, "run_peer", peer)
+    args = bench.parse_args(["--repeats", "3"])
+    measured, peers = bench.rounds(args, None, None, {"tf1_graph": ("py", "tf1.py"), "torch": ("py", "torch.py")}, [])
+    assert calls == ["fp32", "bf16", "tf1.py", "torch.py", "torch.py", "tf1.py", "bf16", "fp32",
+                     "fp32", "bf16", "tf1.py"]
+    assert [len(measured[p]) for p in ("fp32", "bf16")] == [3, 3]
+    assert len(peers["tf1_graph"]) == 3 and peers["torch"] == []
+
+
+def test_a_target_is_met_only_beyond_the_spread():
+    ours, peer = [10.0, 11.0, 12.0], [9.0, 10.0, 10.5]
+    ratio = bench.ratio_spread(ours, peer)
+    assert ratio == {"median": 1.1, "min": pytest.approx(10 / 10.5, **APPROX), "max": pytest.approx(12 / 9, **APPROX)}
+    row = bench.target_row("training fp32 >= 1.0x TF1-graph peer", ratio, ">=", 1.0, None)
+    assert row["value"] == 1.1 and row["worst_case"] == ratio["min"] and row["met"] is False
+    assert bench.target_row("x", bench.ratio_spread([11.0, 12.0], peer), ">=", 1.0, None)["met"] is True
+    memory = bench.spread([2000.0, 3000.0, 3100.0])
+    assert memory["median"] == 3000 and bench.target_row("RSS", memory, "<=", 3072, None)["met"] is False
+    assert bench.target_row("RSS", memory, "<=", 3072, "not judged: batch 4")["met"] is None
 
 
 def test_table_states_whether_bf16_is_native():
