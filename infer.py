@@ -1,14 +1,15 @@
 """Segment the faces in photos with a trained model: `python infer.py INPUT [INPUT ...]`.
 
-INPUT is an image or a folder of images. Every face in a photo is found (MTCNN, face_detection.py),
-framed the way the LFW training images frame faces (face_alignment.py), segmented, and its
-probabilities are put back into the photo; with --whole-image the photo itself is resized to the
-model's input, which is right only for photos already framed like LFW. For every image
-`<name>_mask.png` (and with --prob, --overlay, --crops, --json more files) is written under --out,
-keeping the folder structure, at the size of the input photo. Reads top-down: the command line, the
-Python API segment_faces(), segment() which runs the pipeline over files. Its parts live beside it:
-framing.py (photo -> model inputs -> photo), photo_files.py (finding and reading the photos) and
-photo_outputs.py (the files written for each photo).
+INPUT is an image, a video (.mp4 .avi .mov .mkv .webm) or a folder of them. Every face in a photo is
+found (MTCNN, face_detection.py), framed the way the LFW training images frame faces
+(face_alignment.py), segmented, and its probabilities are put back into the photo; with --whole-image
+the photo itself is resized to the model's input, which is right only for photos already framed like
+LFW. For every image `<name>_mask.png` (and with --prob, --overlay, --crops, --json more files) is
+written under --out, keeping the folder structure, at the size of the input photo. Reads top-down: the
+command line, the Python API segment_faces(), segment() which runs the pipeline over files. Its parts
+live beside it: framing.py (photo -> model inputs -> photo), photo_files.py (finding and reading the
+photos) and photo_outputs.py (the files written for each photo). A video's faces are tracked from
+frame to frame instead (VideoSegmenter, faces/; docs/video.md), its masks written as `<name>_mask.mp4`.
 """
 import argparse
 import functools
@@ -28,7 +29,7 @@ import export
 import face_detection
 from config import PRECISIONS, UsageError, input_size
 from evaluation import load_trained, predict
-from faces import video_segmenter
+from faces import video_files, video_outputs, video_segmenter
 from framing import Framer, classes_of
 from photo_files import plan, read_image, to_8bit
 from photo_outputs import Writer
@@ -49,7 +50,8 @@ def parse_args(argv):
         description="Segment the faces in photos with a trained model. Writes <name>_mask.png per image (0/255 "
                     "for a face model, class ids 0 background / 1 face / 2 hair for a 3-class model).")
     flag = parser.add_argument
-    flag("inputs", nargs="+", metavar="INPUT", help="image file or folder of images")
+    flag("inputs", nargs="+", metavar="INPUT",
+         help="image or video file (.mp4 .avi .mov .mkv .webm: <name>_mask.mp4), or folder of them")
     flag("--model-dir", default=str(DEFAULT_MODEL_DIR),
          help="pretrained/ or a training run folder save/<description>/<timestamp>/ (default: pretrained/)")
     flag("--out", default=DEFAULT_OUT, help=f"output folder; folder structure is kept (default: {DEFAULT_OUT}/)")
@@ -71,7 +73,11 @@ def parse_args(argv):
          help="also write <name>_face<k>_crop.png and <name>_face<k>_crop_mask.png: what the model saw of face k "
               "and its mask")
     flag("--json", action="store_true",
-         help="also write <name>_faces.json: box, landmarks, confidence and mask area of each face")
+         help="also write <name>_faces.json: box, landmarks, confidence and mask area of each face (for a video "
+              "per frame, with each face's track id); a video's --overlay is <name>_overlay.mp4")
+    flag("--frames", action="store_true",
+         help="for a video, also write each frame's mask as <name>_masks/<frame>.png (lossless; <name>_mask.mp4 "
+              "is MPEG-4)")
     flag("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
          help=f"faces (or images) per forward pass (default: {DEFAULT_BATCH_SIZE})")
     flag("--recursive", action="store_true", help="descend into subfolders of folder INPUTs")
@@ -88,18 +94,26 @@ def main(argv=None):
         summary = segment(args.inputs, args.model_dir, args.out, args.threshold, args.overlay, args.prob,
                           args.batch_size, args.recursive, args.tta, args.precision, whole_image=args.whole_image,
                           min_face=args.min_face, min_confidence=args.min_confidence, crops=args.crops,
-                          faces_json=args.json, tilted_faces=args.tilted_faces)
+                          faces_json=args.json, tilted_faces=args.tilted_faces, frames=args.frames)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    count = summary["faces"]
+    count, videos = summary["faces"], summary["videos"]
     faces = "" if args.whole_image else f" ({count} face{'' if count == 1 else 's'})"
-    print(f"segmented {summary['images']} images{faces}, {len(summary['failed'])} failed, "
-          f"{summary['images_per_second']:.1f} images/s -> {summary['out']}")
+    done, rates = [], []
+    if summary["images"] or not videos:
+        done.append(f"{summary['images']} images{faces}")
+        rates.append(f"{summary['images_per_second']:.1f} images/s")
+    if videos:
+        done.append(f"{videos} video{'' if videos == 1 else 's'} ({summary['frames']} frames, "
+                    f"{summary['tracks']} face{'' if summary['tracks'] == 1 else 's'} tracked)")
+        rates.append(f"{summary['frames_per_second']:.1f} frames/s")
+    print(f"segmented {' and '.join(done)}, {len(summary['failed'])} failed, {', '.join(rates)} -> {summary['out']}")
     if summary["no_face"]:
         names = summary["no_face"][:NO_FACE_NAMES_SHOWN]
         more = len(summary["no_face"]) - len(names)
-        print(f"no face found in {len(summary['no_face'])} images (their masks are all background): "
+        print(f"no face found in {len(summary['no_face'])} {'inputs' if videos else 'images'} (their masks are all "
+              "background): "
               f"{', '.join(names)}{f' and {more} more' if more else ''}")
     return 1 if summary["failed"] else 0
 
@@ -167,15 +181,17 @@ class VideoSegmenter(video_segmenter.VideoSegmenter):
 def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5, overlay=False, prob=False,
             batch_size=DEFAULT_BATCH_SIZE, recursive=False, tta="none", precision="auto", log=warn, *,
             whole_image=False, min_face=face_detection.DEFAULT_MIN_FACE,
-            min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE, crops=False, faces_json=False, tilted_faces=None):
-    """Segment every image of `inputs` (files or folders) and write the results under `out`.
+            min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE, crops=False, faces_json=False, tilted_faces=None,
+            frames=False):
+    """Segment every image and video of `inputs` (files or folders) and write the results under `out`.
 
     Faces are also searched for turned (`tilted_faces`) unless it is False; True is a usage error with
     `whole_image`, like the other face options.
 
     Unreadable files are reported through `log` and skipped. Returns a summary dict: `images` written,
     `faces` found in them, `no_face` (images without a face, default mode), `failed` paths, `seconds`
-    and `images_per_second` from the first read to the last write (model loading excluded), and `out`.
+    and `images_per_second` from the first read to the last write (model loading excluded), and `out`;
+    for the videos (faces/video_outputs.py) `videos`, `frames`, `tracks` and `frames_per_second`.
     Raises UsageError for a missing input, model or output folder, or a bad setting.
     """
     if not 0.0 <= threshold <= 1.0:
@@ -200,6 +216,15 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
         failed.append(str(source))
 
     jobs = plan(inputs, out, recursive, skip)
+    videos = [job for job in jobs if video_files.is_video(job.source)]
+    jobs = [job for job in jobs if not video_files.is_video(job.source)]
+    if whole_image:
+        for job in videos:
+            skip(job.source, "a video's faces are found and tracked, and --whole-image finds none: "
+                             "segment it without --whole-image")
+        videos = []
+    if videos and (prob or crops):
+        log("note: --prob and --crops concern photos; videos get their mask, --overlay, --json and --frames")
     forward, size, num_classes = loaded_model(str(model_dir), precision, tta)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -239,8 +264,15 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
         while pending:
             finish_oldest()
     seconds = time.perf_counter() - started
-    return {"images": written, "faces": faces, "no_face": no_face, "failed": failed, "seconds": seconds,
-            "images_per_second": written / seconds if seconds > 0 else 0.0, "out": f"{out}/"}
+    clips = {"videos": 0, "frames": 0, "tracks": 0, "no_face": [], "seconds": 0.0}
+    if videos:
+        segmenter = VideoSegmenter(model_dir, precision, tta, threshold=threshold, min_face=min_face,
+                                   min_confidence=min_confidence, tilted_faces=tilted_faces is not False)
+        clips = video_outputs.segment_videos(videos, segmenter, overlay, faces_json, frames, skip)
+    return {"images": written, "faces": faces, "no_face": no_face + clips["no_face"], "failed": failed,
+            "seconds": seconds, "images_per_second": written / seconds if seconds > 0 else 0.0, "out": f"{out}/",
+            "videos": clips["videos"], "frames": clips["frames"], "tracks": clips["tracks"],
+            "frames_per_second": clips["frames"] / clips["seconds"] if clips["seconds"] > 0 else 0.0}
 
 
 def in_batches(forward, inputs, batch_size, num_classes):

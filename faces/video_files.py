@@ -81,9 +81,8 @@ def size_of(shape):
 
 
 class VideoWriter:
-    """An mp4v clip of `fps` and (width, height) `size` written frame by frame; `color` False for gray
-    frames. Use as a context manager: the clip is renamed into place when the block ends, even after an
-    exception (what was written so far is kept)."""
+    """An mp4v clip of `fps` and (width, height) `size` written frame by frame (`color` False for gray
+    frames) to a temporary file, renamed into place by close()."""
 
     def __init__(self, path, fps, size, color=True):
         self.path = Path(path)
@@ -100,9 +99,7 @@ class VideoWriter:
     def write(self, frame):
         self.writer.write(frame)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_):
+    def close(self):
+        """Finish the clip and rename it into place."""
         self.writer.release()
         os.replace(self.temporary, self.path)

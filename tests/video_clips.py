@@ -45,9 +45,11 @@ def moving_clip(real_data, paths, frames=40, shape=SHAPE):
 
 
 def write_clip(path, frames, fps=30.0):
-    """Write BGR frames as an mp4v clip (any extension FFmpeg knows picks the container)."""
+    """Write BGR frames as a clip of the container its extension names: mp4v, or VP8 for WebM (which takes
+    no MPEG-4)."""
     height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    codec = "VP80" if str(path).endswith(".webm") else "mp4v"
+    writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*codec), fps, (width, height))
     assert writer.isOpened(), path
     for frame in frames:
         writer.write(frame)
