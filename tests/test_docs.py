@@ -20,7 +20,8 @@ SETUP_COMMANDS = (
 UNLOGGED = "not from a committed log"
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # Repository paths named in backticks: the logs, figures and scripts a page cites.
-CITED_PATH = re.compile(r"`((?:docs|pretrained|notebooks|benchmarks|tests)/[\w./-]+\.(?:log|txt|json|png|py|ipynb|md))`")
+CITED_PATH = re.compile(
+    r"`((?:docs|pretrained|notebooks|benchmarks|tests)/[\w./-]+\.(?:log|txt|json|png|py|ipynb|md))`")
 PERCENT = re.compile(r"(?<![\d.])\d+\.\d+%")
 
 
