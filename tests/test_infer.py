@@ -1,6 +1,7 @@
 """infer.py: the file pipeline on a tiny model trained on synthetic 64x64 faces (MTCNN finds no face
-in them, so the default mode writes all-background masks and --whole-image is today's resize), and
-the face pipeline with the pretrained model on a real photo (docs/astronaut.png) and LFW test faces."""
+in them, so the default mode writes all-background masks and --whole-image is today's resize) and,
+for a folder of every image format, with the pretrained model on a real photo (docs/astronaut.png);
+the face pipeline with the pretrained model on that photo and LFW test faces."""
 import json
 import subprocess
 import sys
@@ -36,18 +37,31 @@ def face(size, seed=0):
     return cv2.resize(image, size[::-1])
 
 
+ASTRONAUT = ROOT / "docs" / "astronaut.png"
+# The face's box in docs/astronaut.png (x0, y0, x1, y1), as drawn by hand around forehead to chin.
+ASTRONAUT_FACE = (180, 60, 268, 175)
+
+
+def inside_share(mask, box, margin=0.25):
+    """Share of the mask's pixels inside `box` widened by `margin` of its size on each side."""
+    x0, y0, x1, y1 = box
+    dx, dy = margin * (x1 - x0), margin * (y1 - y0)
+    ys, xs = np.nonzero(mask)
+    return np.mean((xs >= x0 - dx) & (xs <= x1 + dx) & (ys >= y0 - dy) & (ys <= y1 + dy))
+
+
 def write_good_images(folder):
-    """Images of many formats and sizes; returns {file name: (height, width)}."""
+    """docs/astronaut.png in many formats and sizes; returns {file name: (height, width)}."""
     folder.mkdir(parents=True, exist_ok=True)
-    gray = face((64, 64))
-    color = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    color = cv2.imread(str(ASTRONAUT))
+    gray = cv2.cvtColor(color, cv2.COLOR_BGR2GRAY)
     images = {
         "gray.png": gray,
         "rgb.jpg": color,
         "rgba.png": cv2.cvtColor(color, cv2.COLOR_BGR2BGRA),
         "deep.png": gray.astype(np.uint16) * 257,
-        "small.png": face((37, 61)),
-        "large.jpg": cv2.cvtColor(face((1000, 800)), cv2.COLOR_GRAY2BGR),
+        "small.png": cv2.resize(gray, (256, 200), interpolation=cv2.INTER_AREA),
+        "large.jpg": cv2.resize(color, (800, 1000)),
         "bitmap.bmp": color,
         "scan.tif": gray,
         "frame.ppm": color,
@@ -57,22 +71,26 @@ def write_good_images(folder):
     return {name: image.shape[:2] for name, image in images.items()}
 
 
-def test_mixed_folder_masks_every_image_at_its_size_and_names_the_bad_files(model_dir, tmp_path, capsys):
+def test_mixed_folder_masks_the_face_of_every_image_at_its_size_and_names_the_bad_files(tmp_path, capsys):
     shapes = write_good_images(tmp_path / "photos")
     (tmp_path / "photos" / "corrupt.jpg").write_bytes(np.random.default_rng(1).bytes(2000))
     (tmp_path / "photos" / "notes.txt").write_text("not an image")
-    status = infer.main([str(tmp_path / "photos"), "--model-dir", str(model_dir), "--out", str(tmp_path / "out"),
-                         "--batch-size", "4"])
+    status = infer.main([str(tmp_path / "photos"), "--model-dir", str(ROOT / "pretrained"),
+                         "--out", str(tmp_path / "out"), "--batch-size", "4"])
     captured = capsys.readouterr()
     assert status == 1
     assert "corrupt.jpg" in captured.err and "notes.txt" in captured.err
-    assert "segmented 9 images (0 faces), 2 failed" in captured.out
-    assert "no face found in 9 images" in captured.out
-    for name, shape in shapes.items():
+    assert "segmented 9 images (9 faces), 2 failed" in captured.out and "no face found" not in captured.out
+    for name, (height, width) in shapes.items():
         mask = cv2.imread(str(tmp_path / "out" / f"{name.rsplit('.', 1)[0]}_mask.png"), cv2.IMREAD_UNCHANGED)
         assert mask is not None, name
-        assert mask.shape == shape, name
-        assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}, name
+        assert mask.shape == (height, width), name
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 255}, name
+        # The mask lies on the face, wherever the photo's size put it, and covers much of it.
+        x0, y0, x1, y1 = ASTRONAUT_FACE
+        box = (x0 * width / 512, y0 * height / 512, x1 * width / 512, y1 * height / 512)
+        assert inside_share(mask, box) > 0.95, name
+        assert np.count_nonzero(mask) > 0.5 * (box[2] - box[0]) * (box[3] - box[1]), name
     assert not list((tmp_path / "out").glob(".*.tmp"))
 
 
@@ -211,19 +229,6 @@ def test_truncated_jpeg_is_named_and_skipped(model_dir, tmp_path, capsys):
 # The face pipeline with the pretrained model
 # ---------------------------------------------------------------------------------------------
 
-ASTRONAUT = ROOT / "docs" / "astronaut.png"
-# The face's box in docs/astronaut.png (x0, y0, x1, y1), as drawn by hand around forehead to chin.
-ASTRONAUT_FACE = (180, 60, 268, 175)
-
-
-def inside_share(mask, box, margin=0.25):
-    """Share of the mask's pixels inside `box` widened by `margin` of its size on each side."""
-    x0, y0, x1, y1 = box
-    dx, dy = margin * (x1 - x0), margin * (y1 - y0)
-    ys, xs = np.nonzero(mask)
-    return np.mean((xs >= x0 - dx) & (xs <= x1 + dx) & (ys >= y0 - dy) & (ys <= y1 + dy))
-
-
 def test_segment_faces_finds_the_face_of_an_ordinary_photo_and_masks_only_it():
     photo = cv2.imread(str(ASTRONAUT))
     mask, faces = infer.segment_faces(photo)
@@ -324,7 +329,29 @@ def test_tilted_faces_finds_and_segments_a_face_the_upright_search_misses(real_d
 
 
 def test_three_class_model_keeps_each_pixel_of_the_most_confident_face():
-    mask, faces = infer.segment_faces(cv2.imread(str(ASTRONAUT)), ROOT / "pretrained" / "classes3")
+    """Two astronauts side by side, whose framed regions overlap: each pixel takes the classes of the
+    face surer it is not background there (face_alignment.combine); painting one face over the other
+    would give another mask."""
+    photo = cv2.imread(str(ASTRONAUT))
+    mask, faces = infer.segment_faces(photo, ROOT / "pretrained" / "classes3")
     assert len(faces) == 1 and faces[0].probabilities.shape == (128, 128, 3)
     assert set(np.unique(mask)) == {0, 1, 2}
     assert inside_share(mask == 1, ASTRONAUT_FACE) > 0.95
+
+    crop = photo[20:230, 150:300]
+    pair = np.full((260, 340, 3), 110, np.uint8)
+    pair[20:230, 20:170], pair[20:230, 170:320] = crop, crop[:, ::-1]
+    mask, faces = infer.segment_faces(pair, ROOT / "pretrained" / "classes3")
+    assert len(faces) == 2
+    each = np.zeros((2, *pair.shape[:2], 3), np.float32)  # each face's probabilities at photo size
+    each[..., 0] = 1.0
+    for probabilities, (x0, y0, region) in zip(each, (face.pasted for face in faces)):
+        probabilities[y0:y0 + region.shape[0], x0:x0 + region.shape[1]] = region
+    sure = each[..., 1:].sum(axis=-1)  # how sure each face is that a pixel is not background
+    surest = sure.argmax(axis=0)
+    np.testing.assert_array_equal(mask, np.take_along_axis(each, surest[None, ..., None], 0)[0].argmax(axis=-1))
+    classes = each.argmax(axis=-1)
+    contested = (sure > 0).all(axis=0) & (classes[0] != classes[1])
+    assert (contested & (surest == 0)).sum() > 500 and (contested & (surest == 1)).sum() > 500
+    for top in (0, 1):
+        assert (np.where(sure[top] > 0, classes[top], classes[1 - top]) != mask).sum() > 500
