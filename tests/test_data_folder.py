@@ -20,11 +20,19 @@ def test_targets_face_face_hair_and_three_classes(face_folder):
 
 
 def test_color_inputs_are_read_as_grayscale(face_folder):
+    """A colour input whose three channels differ is read as its luminance (0.299 R + 0.587 G + 0.114 B),
+    not as one of its channels."""
     path = face_folder / "inputs" / "Person_00_0001.jpg"
-    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    cv2.imwrite(str(path), cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
-    _, images, _ = load_folder(face_folder)
-    assert images.ndim == 3
+    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float64)
+    color = np.stack([gray * 0.3, gray, 255 - gray], axis=-1).round().astype(np.uint8)  # B, G, R
+    cv2.imwrite(str(path), color)
+    names, images, _ = load_folder(face_folder)
+    image = images[names.index("Person_00_0001")].astype(np.float64)
+    assert image.shape == gray.shape
+    written = cv2.imread(str(path)).astype(np.float64)  # as decoded: JPEG moved the channels a little
+    luminance = written @ [0.114, 0.587, 0.299]
+    assert np.abs(image - luminance).max() <= 2
+    assert all(np.abs(image - written[..., c]).mean() > 20 for c in range(3))
 
 
 def test_missing_folder_is_named(tmp_path):

@@ -1,4 +1,5 @@
 """The person-disjoint split and the tf.data batches (reading the folder: test_data_folder.py)."""
+import cv2
 import numpy as np
 import pytest
 
@@ -32,7 +33,7 @@ def test_person_of_strips_the_image_number():
     assert person_of("Abdullah_0001") == "Abdullah"
 
 
-def test_training_batches_are_reproducible_and_augmented(face_folder):
+def test_training_batches_are_reproducible_and_augmented_with_their_masks(face_folder):
     dataset = Dataset(4, face_folder, seed=5)
     first = [(x.numpy(), y.numpy()) for x, y in dataset.train_batches(epoch=0)]
     again = [(x.numpy(), y.numpy()) for x, y in Dataset(4, face_folder, seed=5).train_batches(epoch=0)]
@@ -45,9 +46,18 @@ def test_training_batches_are_reproducible_and_augmented(face_folder):
     later = [x.numpy() for x, _ in dataset.train_batches(epoch=0, skip=1)]
     np.testing.assert_array_equal(later[0], first[1][0])
     plain = Dataset(4, face_folder, seed=5, augment=False)
-    x, _ = next(iter(plain.train_batches(epoch=0)))
+    unaugmented = [(x.numpy(), y.numpy()) for x, y in plain.train_batches(epoch=0)]
     assert all(any(np.array_equal(img, ref) for ref in plain.images["train"]) for img in
-               (x.numpy()[..., 0] * 255).round().astype(np.uint8))
+               (unaugmented[0][0][..., 0] * 255).round().astype(np.uint8))
+    # The order depends on (seed, epoch) only, so the two runs hold the same images: augmentation
+    # changed every image and mask, and each mask moved with its image. The synthetic face is the
+    # bright region (190 against 90 and 40): it lies under the augmented mask (IoU about 0.9), where
+    # the unmoved mask would leave it (IoU 0.5 or less).
+    for (x, y), (x_plain, y_plain) in zip(first, unaugmented):
+        for image, label, image_plain, label_plain in zip(x[..., 0] * 255, y, x_plain[..., 0] * 255, y_plain):
+            assert not np.array_equal(image, image_plain) and not np.array_equal(label, label_plain)
+            bright = cv2.GaussianBlur(image, (0, 0), 2) > 140
+            assert np.count_nonzero(bright & (label == 1)) / np.count_nonzero(bright | (label == 1)) > 0.8
 
 
 def test_pipelines_do_not_autotune(face_folder):

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,6 +21,19 @@ from metrics import METRIC_NAMES
 from run_folder import init_chain
 
 
+def panel_grid(path):
+    """(rows, columns) of image panels in a saved figure, and its size: bands of pixels that are
+    mostly not the white page (titles and gaps are)."""
+    picture = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    ink = picture < 242
+
+    def runs(flags):
+        return int(flags[0]) + int(np.count_nonzero(np.diff(flags.astype(int)) == 1))
+
+    in_panels = ink.mean(axis=1) > 0.35
+    return runs(in_panels), runs(ink[in_panels].mean(axis=0) > 0.5), picture.shape
+
+
 def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_path, capsys):
     out = tmp_path / "save"
     assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "2", "--eval-every", "2",
@@ -31,7 +45,9 @@ def test_two_steps_write_checkpoint_config_events_and_figure(face_folder, tmp_pa
     assert tf.train.latest_checkpoint(str(run / "latest")).endswith("ckpt-2")
     assert tf.train.latest_checkpoint(str(run / "best")).endswith("ckpt-2")
     assert list((run / "logs").glob("events.out.tfevents.*"))
-    assert (run / "image_plots" / "figure2.png").stat().st_size > 0
+    # The reference's figure: input, truth, output, thresholded output of each validation image, at 80 dpi.
+    examples = min(12, len(json.loads((run / "split.json").read_text())["validation"]))
+    assert panel_grid(run / "image_plots" / "figure2.png") == (4, examples, (352, 80 * examples))
     assert set(scalars(run, "train/loss")) == {1, 2}
     assert 2 in scalars(run, "validation/pixel_accuracy")
     # The test split is scored only when asked (--test-at-end): the end says how to score it.
