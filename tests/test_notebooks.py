@@ -1,4 +1,5 @@
-"""Integration: every notebook in notebooks/ runs top to bottom on the real data without an error."""
+"""Integration: every notebook in notebooks/ runs top to bottom on the real data without an error, and
+checks what it shows with asserts of its own (a failed one is an error of its cell)."""
 from pathlib import Path
 
 import nbformat
@@ -16,6 +17,15 @@ def test_notebook_runs(path):
     client = NotebookClient(notebook, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.name)
+def test_every_notebook_checks_what_it_shows(path):
+    """A notebook that only draws would run without an error whatever its pictures show."""
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    checked = [source for source in code if any(line.lstrip().startswith("assert ") for line in source.splitlines())]
+    assert len(checked) >= 3, f"{path.name}: {len(checked)} code cells assert anything"
 
 
 def test_results_notebook_is_what_its_builder_writes():
