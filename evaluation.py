@@ -15,7 +15,8 @@ from dataset import Dataset, person_of
 from metrics import METRIC_NAMES, confusion_matrices, predicted_classes, scores
 from run_folder import RUN_FOLDERS, check_run_folder, read_json
 
-# The metrics evaluate gives a bootstrap interval over persons: the headline one and the one per class.
+# The metrics evaluate gives an interval for: pixel accuracy, the headline figure, and mean IU, which
+# weighs the face as much as the background.
 INTERVAL_METRICS = ("pixel_accuracy", "mean_iu")
 
 
@@ -54,25 +55,25 @@ def evaluate_split(model, dataset, split, tta="none", with_examples=False, strat
     matrices are added up; the examples come from this worker's first replica (on the chief, the
     first images of the split). `step` is an evaluation_step of the same model, tta and strategy.
     `per_image` also returns each image's confusion matrix as `image_confusions` [N, k, k], in the
-    split's order (without a strategy: this worker's images only).
+    split's order (under a strategy: this worker's images, replica after replica).
     """
     strategy = strategy or tf.distribute.get_strategy()
     num_classes = dataset.num_classes
     step = step or evaluation_step(model, num_classes, tta, strategy)
     confusion, examples = np.zeros([num_classes, num_classes], np.int64), None
-    images_confusions = []
+    per_image_parts = []
     for batch in strategy.distribute_datasets_from_function(lambda context: dataset.batches(split, context)):
         counts, image_counts, probs = step(batch)
         confusion += counts.numpy()
         if per_image:
-            images_confusions += [t.numpy() for t in strategy.experimental_local_results(image_counts)]
+            per_image_parts += [t.numpy() for t in strategy.experimental_local_results(image_counts)]
         if with_examples and examples is None:
             images, labels, probs = (strategy.experimental_local_results(t)[0] for t in (*batch, probs))
             examples = (images[:12, ..., 0].numpy() * 255, labels[:12].numpy(), probs[:12].numpy())
     result = scores(confusion)
     result["images"] = dataset.size(split)
     if per_image:
-        result["image_confusions"] = np.concatenate(images_confusions or [np.zeros([0, num_classes, num_classes])])
+        result["image_confusions"] = np.concatenate(per_image_parts or [np.zeros([0, num_classes, num_classes])])
     return (result, examples) if with_examples else result
 
 
