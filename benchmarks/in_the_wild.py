@@ -39,7 +39,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -134,7 +133,7 @@ def measure(args):
     pictures = {name: read_pair(data, name) for name in names}
     single = [name for name, (_, mask) in pictures.items() if single_face(mask)]
 
-    forward, size, _ = infer.loaded_model(str(model_dir), args.precision, args.tta)
+    forward = infer.loaded_model(str(model_dir), args.precision, args.tta)[0]
     ious = {mode: [] for mode in MODES}
     found = placed = extra = 0
     all_found, single_scenes = [], []
