@@ -8,6 +8,7 @@ The photo button is also an API endpoint:
 """
 import argparse
 import os
+import socket
 import sys
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
@@ -41,6 +42,11 @@ def main(argv=None):
     if not 0 < args.port < 65536:
         print(f"error: --port {args.port} is not a port: pass 1-65535", file=sys.stderr)
         return 2
+    problem = port_problem(args.host, args.port)
+    if problem:
+        print(f"error: cannot serve on {args.host}:{args.port} ({problem}): pass another --port or --host",
+              file=sys.stderr)
+        return 1
     from demo.page import build
     from demo.segmentation import Segmenter
     try:
@@ -68,6 +74,17 @@ def main(argv=None):
     finally:
         page.close()
     return 0
+
+
+def port_problem(host, port):
+    """Why the page cannot be served at host:port (None if it can), found before the models are loaded."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""The page's work: a photo or a webcam frame through infer.segment_faces() and infer.py's overlay drawing.
+"""The page's work: a photo through infer.segment_faces(), webcam frames through infer.VideoSegmenter, and
+both through infer.py's overlay drawing.
 
 The page and `infer.py` share one pipeline, so they cannot disagree: the same reader flags (uploads.py),
-the same segment_faces(), the same overlay, the same mask values and faces JSON as infer.py writes.
+the same segment_faces() and face tracking, the same overlay, the same mask values and faces JSON.
 The models are loaded once, when the Segmenter is made; infer keeps them per (folder, precision).
 """
 import json
@@ -84,21 +85,29 @@ class Segmenter:
 
 
 class LiveView:
-    """One visitor's webcam stream: each frame segmented as it comes, and the rate frames are answered at."""
+    """One visitor's webcam stream: faces tracked from frame to frame (infer.VideoSegmenter, as infer.py does
+    for a clip), each frame segmented as it comes, and the rate frames are answered at."""
 
     def __init__(self, segmenter):
         self.segmenter = segmenter
+        self.stream, self.settings, self.started = None, None, None
         self.answered = []  # perf_counter() of recent answers, for the rate shown
 
     def frame(self, rgb, label=FACE, tilted_faces=True):
-        """(overlay RGB, status line) of one camera frame (RGB, as the browser sends it)."""
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        mask, faces, seconds = self.segmenter.segment(bgr, label, tilted_faces)
+        """(overlay RGB, status line) of one camera frame (RGB, as the browser sends it); each face's
+        number is its track id, kept while it is followed."""
         now = time.perf_counter()
+        if self.settings != (label, tilted_faces):  # a new stream for new settings: tracks start again
+            self.stream = infer.VideoSegmenter(self.segmenter.model_dirs[label], self.segmenter.precision,
+                                               tilted_faces=tilted_faces)
+            self.settings, self.started = (label, tilted_faces), now
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        mask, faces = self.stream.step(bgr, now - self.started)
+        seconds = time.perf_counter() - now
         self.answered = [t for t in self.answered if now - t < 5.0] + [now]
         span = now - self.answered[0]
         rate = f", {(len(self.answered) - 1) / span:.1f} frames/s" if span > 0 else ""
-        overlay = overlay_image(bgr, mask, faces)
+        overlay = overlay_image(bgr, mask, faces, [face.track_id for face in faces])
         return cv2.cvtColor(overlay, cv2.COLOR_BGR2RGB), f"{describe(faces, seconds)}{rate}"
 
 

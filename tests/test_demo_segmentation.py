@@ -93,15 +93,21 @@ def test_gray_photo(segmenter):
     assert summary.startswith("1 face found")
 
 
-def test_live_frames(segmenter):
+def test_live_frames_are_tracked_as_infer_tracks_a_clip(segmenter):
     rgb = cv2.cvtColor(cv2.imread(str(ASTRONAUT)), cv2.COLOR_BGR2RGB)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     view = LiveView(segmenter)
-    mask, faces = infer.segment_faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    stream = infer.VideoSegmenter()
     for _ in range(3):
         overlay, status = view.frame(rgb)
-    expected = cv2.cvtColor(overlay_image(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), mask, faces), cv2.COLOR_BGR2RGB)
-    np.testing.assert_array_equal(overlay, expected)
+        mask, faces = stream.step(bgr)
+    # Smoothing is paced by the frames' times, which differ; the face and its track do not.
+    assert [face.track_id for face in faces] == [1]
+    expected = cv2.cvtColor(overlay_image(bgr, mask, faces, [1]), cv2.COLOR_BGR2RGB)
+    assert np.mean(np.any(overlay != expected, axis=-1)) < 0.01
     assert status.startswith("1 face found in ") and status.endswith(" frames/s")
+    hair, _ = view.frame(rgb, FACE_HAIR)  # another model: a new stream
+    assert view.stream.num_classes == 3 and not np.array_equal(hair, overlay)
 
 
 def test_old_downloads_are_removed(segmenter):
