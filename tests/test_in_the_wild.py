@@ -32,6 +32,7 @@ def test_tiny_run_scores_its_scenes_at_one_precision_and_prints_json_and_table(r
     result = json.loads(first)
     assert loaded and set(loaded) == {"fp32"} and result["settings"]["precision"] == "fp32"
     assert (result["scenes"], result["pictures"], result["split"], result["faces_placed"]) == (2, 8, "test", 4)
+    assert result["extra_detections"] >= 0 and result["extra_detections_on_pictures"] >= 0
 
     args = in_the_wild.parse_args(argv)
     names = json.loads((ROOT / "pretrained" / "split.json").read_text())["test"][:8]
@@ -160,7 +161,19 @@ def test_tilted_faces_finds_a_face_the_upright_search_misses(real_data):
         args = in_the_wild.parse_args(flags)
         scored[bool(flags)] = in_the_wild.score_scene(scene, truth, placements, forward, pictures,
                                                       ROOT / "pretrained", args)
-    (turned, hits, elsewhere), (upright, upright_hits, _) = scored[False], scored[True]
-    assert hits == [True] and elsewhere == 0 and turned["default"] > 0.8
+    (turned, hits, extra), (upright, upright_hits, _) = scored[False], scored[True]
+    assert hits == [True] and extra == {"elsewhere": 0, "on_pictures": 0} and turned["default"] > 0.8
     assert upright_hits == [False] and upright["default"] == 0.0
     assert turned["exact"] == upright["exact"] > 0.8
+
+
+def test_a_person_behind_is_counted_as_a_second_face_on_the_picture(real_data):
+    """Tom_Hanks_0001 enlarged: infer finds him and the unlabelled woman behind him, whose mask counts
+    against the face IoU; the count of faces beyond the first on a picture says so."""
+    scene, truth, picture, turn = tilted_scene(real_data, "Tom_Hanks_0001", 0)
+    forward = in_the_wild.infer.loaded_model(str(ROOT / "pretrained"), "fp32", "none")[0]
+    ious, hits, extra = in_the_wild.score_scene(scene, truth, [("Tom_Hanks_0001", turn)], forward,
+                                                {"Tom_Hanks_0001": (picture, None)}, ROOT / "pretrained",
+                                                in_the_wild.parse_args([]))
+    assert hits == [True] and extra == {"elsewhere": 0, "on_pictures": 1}
+    assert ious["default"] < ious["exact"]
