@@ -1,0 +1,43 @@
+"""app.py's command line: a mistake is one sentence on standard error and a non-zero exit, before serving."""
+import socket
+import subprocess
+import sys
+
+from conftest import ROOT, user_environment
+
+
+def run_app(*args):
+    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=user_environment(), timeout=300)
+
+
+def one_sentence(result):
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_port_in_use_is_refused_before_the_models_load():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_app("--port", str(port))
+    assert result.returncode == 1
+    assert one_sentence(result) == (f"error: cannot serve on 127.0.0.1:{port} (Address already in use): "
+                                    "pass another --port or --host")
+
+
+def test_not_a_port():
+    result = run_app("--port", "70000")
+    assert result.returncode == 2
+    assert one_sentence(result) == "error: --port 70000 is not a port: pass 1-65535"
+
+
+def test_wrong_model_dir(tmp_path):
+    result = run_app("--model-dir", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    message = one_sentence(result)
+    assert message.startswith("error: ") and str(tmp_path / "nowhere") in message
+    assert result.stdout == ""  # nothing served
