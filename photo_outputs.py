@@ -56,8 +56,12 @@ class Writer:
         return None
 
     def mask_image(self, classes):
-        """0/255 for a face model, class ids for a 3-class model."""
-        return classes * 255 if self.num_classes == 1 else classes
+        return mask_values(classes, self.num_classes)
+
+
+def mask_values(classes, num_classes):
+    """What a mask PNG holds: 0/255 for a face model, class ids for a 3-class model."""
+    return classes * 255 if num_classes == 1 else classes
 
 
 def overlay_image(color, classes, faces, numbers=None):

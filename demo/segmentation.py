@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 import infer
-from photo_outputs import Writer, overlay_image, write_png
+from photo_outputs import mask_values, overlay_image, write_png
 
 FACE, FACE_HAIR = "face", "face + hair"
 SHIPPED = {FACE: infer.DEFAULT_MODEL_DIR, FACE_HAIR: infer.DEFAULT_MODEL_DIR / "classes3"}
@@ -62,7 +62,7 @@ class Segmenter:
         folder = self.fresh_folder()
         stem = Path(name).stem or "photo"
         mask_path, json_path = folder / f"{stem}_mask.png", folder / f"{stem}_faces.json"
-        write_png(mask_path, Writer(None, self.num_classes[label]).mask_image(mask))
+        write_png(mask_path, mask_values(mask, self.num_classes[label]))
         document = {"photo": name, "height": image.shape[0], "width": image.shape[1],
                     "faces": [face.summary() for face in faces]}
         json_path.write_text(json.dumps(document, indent=1) + "\n")
