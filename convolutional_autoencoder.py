@@ -1,8 +1,8 @@
 """Face segmentation with a convolutional encoder-decoder (TensorFlow 2): the command line.
 
-`python convolutional_autoencoder.py [flags]` trains (training.py), `... evaluate` scores a trained
-model (evaluation.py) and `... summary` prints an architecture (model.py). `--help` on each lists
-its flags; the training flags default to the reference recipe (DEFAULTS in config.py).
+`python convolutional_autoencoder.py [flags]` trains (runs/training.py), `... evaluate` scores a trained
+model (runs/evaluation.py) and `... summary` prints an architecture (model.py). `--help` on each lists
+its flags; the training flags default to the reference recipe (DEFAULTS in runs/config.py).
 """
 import argparse
 import json
@@ -14,14 +14,14 @@ import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its
 import numpy as np
 import tensorflow as tf
 
-from config import DEFAULTS, PRECISIONS, RESUMABLE, UsageError, resolve_precision
+from runs.config import DEFAULTS, PRECISIONS, RESUMABLE, UsageError, resolve_precision
 from data_folder import TARGET_KINDS, DataError
 from dataset import SPLITS
-from evaluation import evaluate, format_scores
-from metrics import METRIC_NAMES
+from runs.evaluation import evaluate, format_scores
+from runs.metrics import METRIC_NAMES
 from model import REFERENCE_DESCRIPTION, Model
-from run_folder import init_chain, read_json, training_time
-from training import TrainingError, train
+from runs.run_folder import init_chain, read_json, training_time
+from runs.training import TrainingError, train
 
 
 def parse_train_args(argv):
@@ -165,7 +165,7 @@ def main(argv=None):
         if argv[:1] == ["summary"]:
             print_summary(argv[1:])
         elif argv[:1] == ["export"]:
-            import export  # TFLite's converter is only loaded when asked for
+            from runs import export  # TFLite's converter is only loaded when asked for
             return export.main(argv[1:])
         elif argv[:1] == ["evaluate"]:
             print_evaluation(argv[1:])

@@ -1,14 +1,14 @@
 """Segment the faces in photos with a trained model: `python infer.py INPUT [INPUT ...]`.
 
 INPUT is an image, a video (.mp4 .avi .mov .mkv .webm) or a folder of them. Every face in a photo is
-found (MTCNN, face_detection.py), framed the way the LFW training images frame faces
-(face_alignment.py), segmented, and its probabilities are put back into the photo; with --whole-image
+found (MTCNN, faces/face_detection.py), framed the way the LFW training images frame faces
+(faces/face_alignment.py), segmented, and its probabilities are put back into the photo; with --whole-image
 the photo itself is resized to the model's input, which is right only for photos already framed like
 LFW. For every image `<name>_mask.png` (and with --prob, --overlay, --crops, --json more files) is
 written under --out, keeping the folder structure, at the size of the input photo. Reads top-down: the
 command line, the Python API segment_faces(), segment() which runs the pipeline over files. Its parts
-live beside it: framing.py (photo -> model inputs -> photo), photo_files.py (finding and reading the
-photos) and photo_outputs.py (the files written for each photo). A video's faces are tracked from
+live beside it: faces/framing.py (photo -> model inputs -> photo), faces/photo_files.py (finding and reading the
+photos) and faces/photo_outputs.py (the files written for each photo). A video's faces are tracked from
 frame to frame instead (VideoSegmenter, faces/; docs/video.md), its masks written as `<name>_mask.mp4`.
 """
 import argparse
@@ -25,15 +25,15 @@ import numpy as np
 import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its C++ start-up lines)
 import tensorflow as tf
 
-import export
-import face_detection
-from config import PRECISIONS, UsageError, input_size
-from evaluation import load_trained, predict
+from runs import export
+from faces import face_detection
+from runs.config import PRECISIONS, UsageError, input_size
+from runs.evaluation import load_trained, predict
 from faces import video_files, video_outputs, video_segmenter
-from framing import Framer, classes_of
-from photo_files import plan, read_image, to_8bit
-from photo_outputs import Writer
-from run_folder import RUN_FOLDERS
+from faces.framing import Framer, classes_of
+from faces.photo_files import plan, read_image, to_8bit
+from faces.photo_outputs import Writer
+from runs.run_folder import RUN_FOLDERS
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "pretrained"
 # infer.py also runs an export, which the other commands do not.

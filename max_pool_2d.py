@@ -40,7 +40,7 @@ class MaxPool2d(Layer):
 def upsample_nearest(x, factor):
     """Repeat each pixel of an NHWC tensor `factor` times along height and width."""
     n, h, w, c = tf.unstack(tf.shape(x))
-    # A reshape, not x[:, :, None, :, None, :]: TFLite's calibration for int8 (export.py) cannot run
+    # A reshape, not x[:, :, None, :, None, :]: TFLite's calibration for int8 (runs/export.py) cannot run
     # a 6-D strided slice.
     x = tf.reshape(x, [n, h, 1, w, 1, c])
     x = tf.broadcast_to(x, [n, h, factor, w, factor, c])

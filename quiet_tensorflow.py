@@ -9,7 +9,7 @@ while TensorFlow starts and written back without those lines. The cuInit failure
 cudart_stub also said there are no CUDA drivers; any other line, and everything after start-up
 (TensorFlow's warnings and errors, the project's own messages), is shown as usual.
 
-`without_lines` is the same catch for a block of code: export.py hides with it the TFLite converter's
+`without_lines` is the same catch for a block of code: runs/export.py hides with it the TFLite converter's
 two "Ignored output_format / drop_control_dependency" notices, about options tf.lite sets itself, and
 the int8 quantiser's echo of its settings ("fully_quantize: 0, inference_type: ...") and its "Skipping
 runtime version metadata" notice.

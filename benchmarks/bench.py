@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-import cpu_features  # noqa: E402
+from runs import cpu_features  # noqa: E402
 
 MEASURE = HERE / "measure.py"
 REFERENCE_DESCRIPTION = "C7,64,2C7,64,1M2C7,64,2C7,64,1M2C7,64,2C7,64,1M2"  # the peers' network

@@ -21,13 +21,13 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
 
-from config import UsageError, make_dataset  # noqa: E402
+from runs.config import UsageError, make_dataset  # noqa: E402
 from data_folder import CLASS_NAMES, DataError  # noqa: E402
 from dataset import SPLITS, Dataset  # noqa: E402
-from evaluation import evaluate, load_trained  # noqa: E402
-import export  # noqa: E402
+from runs.evaluation import evaluate, load_trained  # noqa: E402
+from runs import export  # noqa: E402
 from bench import machine_info  # noqa: E402
-from metrics import confusion_matrix, predicted_classes, scores  # noqa: E402
+from runs.metrics import confusion_matrix, predicted_classes, scores  # noqa: E402
 
 EQUAL_DECIMALS = 4
 INT8_USABLE_LOSS_POINTS = 0.2

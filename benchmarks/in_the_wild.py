@@ -4,7 +4,7 @@ Scenes are built from the test split (never seen in training): each picture is s
 side of at least --min-side pixels, tilted by up to --max-tilt degrees and placed on a synthetic
 background without faces, two pictures per scene, alternately 640x480 and 800x600; its face mask is
 moved the same way. Face IoU of the scene masks, mean over scenes with a 95% bootstrap interval over
-the scenes (bootstrap.py), for:
+the scenes (runs/bootstrap.py), for:
 
     default       infer's pipeline: detect, align to the template, segment, paste back
     whole_image   infer --whole-image: the scene resized to the model's input
@@ -47,12 +47,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
-import bootstrap  # noqa: E402
-import face_alignment  # noqa: E402
-import face_detection  # noqa: E402
-import face_template  # noqa: E402
+from runs import bootstrap  # noqa: E402
+from faces import face_alignment  # noqa: E402
+from faces import face_detection  # noqa: E402
+from faces import face_template  # noqa: E402
 import infer  # noqa: E402
-from config import PRECISIONS  # noqa: E402
+from runs.config import PRECISIONS  # noqa: E402
 
 SCENE_SIZES = ((480, 640), (600, 800))  # (height, width)
 FACES_PER_SCENE = 2

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 import infer
-from photo_outputs import mask_values, overlay_image, write_png
+from faces.photo_outputs import mask_values, overlay_image, write_png
 
 FACE, FACE_HAIR = "face", "face + hair"
 SHIPPED = {FACE: infer.DEFAULT_MODEL_DIR, FACE_HAIR: infer.DEFAULT_MODEL_DIR / "classes3"}

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import face_detection
+from faces import face_detection
 import image_file
-from photo_files import READ_FLAGS, to_8bit
+from faces.photo_files import READ_FLAGS, to_8bit
 
 MAX_MEGAPIXELS = 50  # a 48-megapixel phone photo fits; decoding and masks then take about 1 GB
 MAX_UPLOAD_BYTES = 100 * 2 ** 20

@@ -16,7 +16,7 @@ face at the resolution it sees it there.
 import cv2
 import numpy as np
 
-import face_detection
+from faces import face_detection
 from faces.smoothing import OneEuroFilter
 
 # Frames between full searches: a new face (or one coming back) is found within this many frames of

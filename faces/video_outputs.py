@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from faces.video_files import VideoFileError, VideoReader, VideoWriter
-from photo_outputs import overlay_image, write_png
+from faces.photo_outputs import overlay_image, write_png
 
 AHEAD = 4  # frames decoded ahead of the model, and frames waiting to be written
 MASK_LEVELS = {1: 255, 3: 127}  # mask video gray level per class id, by number of classes

@@ -1,17 +1,17 @@
 """The stream object: frames in, each frame's mask and tracked faces out, as segment_faces gives a photo's.
 
 Faces come from the Tracker (tracking.py) instead of a full search per frame; each is framed on its
-smoothed landmarks, segmented and pasted back exactly as a photo's faces are (framing.py). infer.py
+smoothed landmarks, segmented and pasted back exactly as a photo's faces are (faces/framing.py). infer.py
 builds it on a model directory (infer.VideoSegmenter); here it takes the loaded model itself, so that
 the arrows stay one way (infer -> faces).
 """
 import cv2
 import numpy as np
 
-import face_alignment
-import face_detection
+from faces import face_alignment
+from faces import face_detection
 from faces import tracking, video_files
-from framing import Framer, FramedFace, classes_of
+from faces.framing import Framer, FramedFace, classes_of
 
 
 class FramedTrack(FramedFace):

@@ -52,15 +52,15 @@ import tensorflow as tf
 from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 
-from config import make_dataset
+from runs.config import make_dataset
 from data_folder import CLASS_NAMES
 from dataset import Dataset
-from evaluation import load_trained, predict
-from metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
-from plots import examples_figure, plt
-from run_folder import init_chain, read_json
+from runs.evaluation import load_trained, predict
+from runs.metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
+from runs.plots import examples_figure, plt
+from runs.run_folder import init_chain, read_json
 
-# plots.py selects the Agg backend for training runs; show figures inline here.
+# runs/plots.py selects the Agg backend for training runs; show figures inline here.
 %matplotlib inline
 plt.rcParams.update({"figure.dpi": 72, "font.size": 8})
 tf.get_logger().setLevel("ERROR")  # summary_iterator announces its own deprecation

@@ -1,6 +1,5 @@
 """Shared fixtures: small synthetic face folders in the LFW part-labels layout."""
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -8,7 +7,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

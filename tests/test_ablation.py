@@ -3,14 +3,13 @@ import sys
 
 import pytest
 
-from config import DEFAULTS, build_model
+from runs.config import DEFAULTS, build_model
 from conftest import ROOT, make_face_folder
 from conv2d import Conv2d
 from max_pool_2d import MaxPool2d
-from run_folder import read_json
+from runs.run_folder import read_json
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import ablation  # noqa: E402
+import ablation
 
 TINY_ROWS = [("tiny tied", 90.0, ["--arch", "C3,8,2C3,8,1M2"]),
              ("tiny untied", 91.0, ["--arch", "C3,8,2C3,8,1M2", "--untied"])]

@@ -14,7 +14,7 @@ import pytest
 
 import infer
 from demo.process import DemoProcess
-from photo_outputs import overlay_image
+from faces.photo_outputs import overlay_image
 from tests.test_demo_uploads import png_of_zeros
 
 from conftest import ROOT, user_environment

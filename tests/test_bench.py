@@ -10,9 +10,8 @@ import pytest
 
 from conftest import ROOT, make_face_folder
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import bench  # noqa: E402
-import cpu_features  # noqa: E402
+import bench
+from runs import cpu_features
 
 TINY = ["--size", "64", "--batch-size", "4", "--steps", "1", "--warmup", "1", "--folder-images", "8",
         "--arch", "C3,8,2C3,8,1M2", "--matmul-size", "256", "--matmul-seconds", "0.1", "--repeats", "2"]

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import bootstrap
+from runs import bootstrap
 
 
 def width(bounds):

@@ -1,15 +1,15 @@
-"""config.py: the checks of a training configuration (each flag that cannot train is refused in one
+"""runs/config.py: the checks of a training configuration (each flag that cannot train is refused in one
 sentence), the precision `auto` picks, and that a run records and reports the one that ran."""
 import json
 import re
 
 import pytest
 
-import config
+from runs import config
 import convolutional_autoencoder as ca
-from config import DEFAULTS, UsageError, check
+from runs.config import DEFAULTS, UsageError, check
 from conftest import TINY, run_folders
-from run_folder import read_json
+from runs.run_folder import read_json
 
 
 @pytest.mark.parametrize("flags, expected", [
@@ -41,7 +41,7 @@ def test_training_and_evaluate_run_and_report_the_precision_auto_chose(face_fold
 
 
 def test_auto_builds_the_model_in_the_chosen_dtype(face_folder, tmp_path, monkeypatch):
-    from evaluation import load_trained
+    from runs.evaluation import load_trained
     out = tmp_path / "save"
     assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(out)]) == 0
     [run] = run_folders(out)

@@ -1,7 +1,7 @@
-"""cpu_features.py on /proc/cpuinfo excerpts of machines with and without native bf16."""
+"""runs/cpu_features.py on /proc/cpuinfo excerpts of machines with and without native bf16."""
 import pytest
 
-import cpu_features
+from runs import cpu_features
 
 # Two processors of a Zen 4 EPYC (AVX512-BF16), trimmed; the second's flags must not be merged in.
 ZEN4 = """processor	: 0

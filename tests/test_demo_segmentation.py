@@ -9,7 +9,7 @@ import pytest
 
 import infer
 from demo.segmentation import FACE, FACE_HAIR, KEEP_OUTPUTS_SECONDS, LiveView, Segmenter
-from photo_outputs import overlay_image
+from faces.photo_outputs import overlay_image
 
 from conftest import ROOT
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from demo.uploads import MAX_MEGAPIXELS, MIN_SIDE, UploadError, read_upload
-from photo_files import read_image
+from faces.photo_files import read_image
 
 
 def png_of_zeros(path, width, height):

@@ -11,7 +11,7 @@ from conftest import TINY, make_face_folder, run_folders
 
 from dataset import Dataset
 from dataset import person_of
-from evaluation import evaluate_split, evaluation_step, person_intervals
+from runs.evaluation import evaluate_split, evaluation_step, person_intervals
 from model import Model
 
 

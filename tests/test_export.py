@@ -1,4 +1,4 @@
-"""export.py on tiny runs trained once per module on synthetic 64x64 faces: the SavedModel and the
+"""runs/export.py on tiny runs trained once per module on synthetic 64x64 faces: the SavedModel and the
 TFLite models give the run's own predictions, for several kinds of description."""
 import json
 import subprocess
@@ -9,12 +9,12 @@ import pytest
 import tensorflow as tf
 
 import convolutional_autoencoder as ca
-import export
-from config import UsageError
+from runs import export
+from runs.config import UsageError
 from conftest import ROOT, make_face_folder
 from data_folder import load_folder
-from evaluation import load_trained, predict
-from metrics import predicted_classes
+from runs.evaluation import load_trained, predict
+from runs.metrics import predicted_classes
 
 # Two pools, so the first one has a skip link (the last pool never has one).
 ARCH = "C3,8,2M2C3,8,1M2"

@@ -5,8 +5,7 @@ import sys
 import convolutional_autoencoder as ca
 from conftest import ROOT, make_face_folder
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import export_check  # noqa: E402
+import export_check
 
 ARCH = "C3,8,2M2C3,8,1M2"
 

@@ -1,8 +1,8 @@
-"""face_alignment.py on synthetic points and images: the transform, the crop, the paste-back, combining faces."""
+"""faces/face_alignment.py on synthetic points and images: the transform, the crop, the paste-back, combining faces."""
 import cv2
 import numpy as np
 
-import face_alignment as fa
+from faces import face_alignment as fa
 
 
 def similarity(angle, scale, shift):

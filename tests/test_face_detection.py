@@ -1,9 +1,9 @@
-"""face_detection.py: MTCNN on a real photo (docs/astronaut.png) and on photos of awkward sizes."""
+"""faces/face_detection.py: MTCNN on a real photo (docs/astronaut.png) and on photos of awkward sizes."""
 import cv2
 import numpy as np
 import pytest
 
-import face_detection as fd
+from faces import face_detection as fd
 from conftest import ROOT, tilted_scene
 
 ASTRONAUT = ROOT / "docs" / "astronaut.png"

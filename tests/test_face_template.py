@@ -1,10 +1,10 @@
-"""face_template.py on a few training images: the mean landmarks land where face_template.json has them."""
+"""faces/face_template.py on a few training images: the mean landmarks land where faces/face_template.json has them."""
 import json
 
 import numpy as np
 
-import face_template
-from face_detection import Face
+from faces import face_template
+from faces.face_detection import Face
 
 
 def test_template_of_a_few_training_images_is_near_the_saved_one(real_data, tmp_path, capsys):
@@ -14,7 +14,7 @@ def test_template_of_a_few_training_images_is_near_the_saved_one(real_data, tmp_
                                "--out", str(tmp_path / "template.json")]) == 0
     assert "12 training images" in capsys.readouterr().out
     mine = json.loads((tmp_path / "template.json").read_text())
-    saved = json.loads((face_template.ROOT / "face_template.json").read_text())
+    saved = json.loads(face_template.DEFAULT_OUT.read_text())
     assert mine["frame"] == saved["frame"] == [128, 128] and mine["used"] >= 10
     difference = np.array(list(mine["landmarks"].values())) - np.array(list(saved["landmarks"].values()))
     assert np.abs(difference).max() * 128 < 5  # pixels: a dozen faces already give the mean within a few

@@ -1,9 +1,9 @@
-"""framing.py: whole-image framing there and back, and the class rule (face framing runs in test_infer.py)."""
+"""faces/framing.py: whole-image framing there and back, and the class rule (face framing runs in test_infer.py)."""
 import numpy as np
 import pytest
 
-import framing
-from metrics import predicted_classes
+from faces import framing
+from runs.metrics import predicted_classes
 
 
 @pytest.mark.parametrize("num_classes", [1, 3])

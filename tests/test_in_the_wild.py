@@ -8,8 +8,7 @@ import tensorflow as tf
 
 from conftest import ROOT, tilted_scene
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import in_the_wild  # noqa: E402
+import in_the_wild
 
 
 def face_iou(mask, truth):

@@ -12,8 +12,8 @@ import pytest
 
 import convolutional_autoencoder as ca
 import infer
-import photo_outputs
-from evaluation import load_trained, predict
+from faces import photo_outputs
+from runs.evaluation import load_trained, predict
 from conftest import ROOT, make_face_folder, synthetic_face, tilted_scene, user_environment
 
 ARCH = "C3,8,2C3,8,1M2"
@@ -254,7 +254,7 @@ def test_every_kind_of_photo_gets_the_same_face(tmp_path):
         assert np.mean(mask == reference) > 0.995, name
     huge = cv2.resize(photo, (8000, 8000), interpolation=cv2.INTER_LINEAR)
     mask, faces = infer.segment_faces(huge)
-    # The most confident face is the astronaut's. The looser first MTCNN stages (face_detection.py) also
+    # The most confident face is the astronaut's. The looser first MTCNN stages (faces/face_detection.py) also
     # let the rim of her helmet through at 0.94 in this 16x blown-up copy: a known false detection,
     # small enough (0.1% of the photo) to leave the mask as it is.
     assert mask.shape == (8000, 8000) and 1 <= len(faces) <= 2 and faces[0].confidence > 0.99

@@ -1,9 +1,9 @@
-"""losses.py: each objective against its formula written out in numpy, for one and three classes."""
+"""runs/losses.py: each objective against its formula written out in numpy, for one and three classes."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from losses import loss_function
+from runs.losses import loss_function
 
 RNG = np.random.default_rng(0)
 LOGITS = {1: RNG.normal(size=(2, 4, 5, 1)).astype(np.float32), 3: RNG.normal(size=(2, 4, 5, 3)).astype(np.float32)}

@@ -1,11 +1,11 @@
-"""memory_check.py: a batch whose training step would not fit is refused, naming the largest that fits."""
+"""runs/memory_check.py: a batch whose training step would not fit is refused, naming the largest that fits."""
 import re
 
 import pytest
 
 import convolutional_autoencoder as ca
-import memory_check
-from config import DEFAULTS, UsageError
+from runs import memory_check
+from runs.config import DEFAULTS, UsageError
 from conftest import TINY
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from metrics import confusion_matrices, confusion_matrix, predicted_classes, scores
+from runs.metrics import confusion_matrices, confusion_matrix, predicted_classes, scores
 
 
 def test_two_classes_by_hand():

@@ -1,9 +1,9 @@
-"""photo_files.py: which files of the INPUTs become jobs, where their outputs go, and 8-bit pixels."""
+"""faces/photo_files.py: which files of the INPUTs become jobs, where their outputs go, and 8-bit pixels."""
 import numpy as np
 import pytest
 
-import photo_files
-from config import UsageError
+from faces import photo_files
+from runs.config import UsageError
 
 
 def test_to_8bit_scales_16_bit_and_float_ranges():

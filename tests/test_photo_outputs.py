@@ -1,11 +1,11 @@
-"""photo_outputs.py: the files written for a photo, at its size (whole-image framing, no model needed)."""
+"""faces/photo_outputs.py: the files written for a photo, at its size (whole-image framing, no model needed)."""
 import cv2
 import numpy as np
 
-import framing
+from faces import framing
 import infer
-import photo_files
-import photo_outputs
+from faces import photo_files
+from faces import photo_outputs
 
 
 def test_overlay_tints_the_mask_green_and_leaves_the_rest(tmp_path):

@@ -3,9 +3,9 @@ import pytest
 
 from conftest import ROOT
 from data_folder import CLASS_NAMES
-from evaluation import evaluate
-from metrics import METRIC_NAMES
-from run_folder import init_chain, read_json, write_json
+from runs.evaluation import evaluate
+from runs.metrics import METRIC_NAMES
+from runs.run_folder import init_chain, read_json, write_json
 
 PRETRAINED = ROOT / "pretrained"
 MODELS = [PRETRAINED, PRETRAINED / "classes3"]

@@ -1,9 +1,9 @@
-"""progress.py: the epoch's progress line and the stop request (training's SIGINT test runs it for real)."""
+"""runs/progress.py: the epoch's progress line and the stop request (training's SIGINT test runs it for real)."""
 import io
 import os
 import signal
 
-from progress import Progress, StopRequest
+from runs.progress import Progress, StopRequest
 
 
 def test_progress_of_a_resumed_epoch_averages_the_steps_taken_here():

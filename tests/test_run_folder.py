@@ -2,7 +2,7 @@
 import pytest
 import tensorflow as tf
 
-from run_folder import training_time
+from runs.run_folder import training_time
 
 
 def test_training_time_adds_up_each_process_and_leaves_the_logger_alone(tmp_path):

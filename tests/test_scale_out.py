@@ -15,7 +15,7 @@ from batch_norm import BatchNorm
 from conftest import ROOT, make_face_folder, run_folders, scalars
 from data_folder import DataError
 from dataset import Dataset
-from metrics import METRIC_NAMES
+from runs.metrics import METRIC_NAMES
 
 TINY = ["--arch", "C3,8,2C3,8,1M2", "--no-augment", "--eval-every", "2"]
 
@@ -29,14 +29,13 @@ devices = int(sys.argv[1])
 if devices > 1:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
-sys.path.insert(0, sys.argv[2])
-import convolutional_autoencoder as ca
-sys.exit(ca.main(sys.argv[3:]))
+import convolutional_autoencoder as ca  # from the working directory, the project root
+sys.exit(ca.main(sys.argv[2:]))
 """
 
 
 def start(args, devices=1, env=()):
-    return subprocess.Popen([sys.executable, "-c", CLI, str(devices), str(ROOT), *args],
+    return subprocess.Popen([sys.executable, "-c", CLI, str(devices), *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **dict(env)})
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-import face_detection
+from faces import face_detection
 from faces import tracking
 from video_clips import NAMES, frame_of, moving_clip, placement
 

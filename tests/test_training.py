@@ -13,12 +13,12 @@ import tensorflow as tf
 
 import convolutional_autoencoder as ca
 import dataset
-import training
-from config import DEFAULTS, build_model
+from runs import training
+from runs.config import DEFAULTS, build_model
 from conftest import ROOT, TINY, make_face_folder, run_folders, scalars
-from evaluation import evaluate, load_trained
-from metrics import METRIC_NAMES
-from run_folder import init_chain
+from runs.evaluation import evaluate, load_trained
+from runs.metrics import METRIC_NAMES
+from runs.run_folder import init_chain
 
 
 def panel_grid(path):

@@ -8,7 +8,7 @@ import pytest
 
 from faces import video_outputs
 from faces.video_files import VideoReader
-from photo_files import Job
+from faces.photo_files import Job
 
 
 def test_read_ahead_gives_every_item_in_order_and_holds_at_most_AHEAD_more():

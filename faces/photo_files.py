@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 import image_file
-from config import UsageError
+from runs.config import UsageError
 
 # Keeps any 16-bit depth and applies EXIF orientation; alpha is dropped (IMREAD_UNCHANGED would keep it
 # and ignore the orientation, so the mask would not line up with the photo as viewers show it).

@@ -1,15 +1,15 @@
 """Framing: how a photo becomes model inputs, and their probabilities the photo's.
 
-By default every face found (face_detection.py) is aligned to the landmark template
-(face_alignment.py) and its crop is one model input; its probabilities go back through the inverse
+By default every face found (faces/face_detection.py) is aligned to the landmark template
+(faces/face_alignment.py) and its crop is one model input; its probabilities go back through the inverse
 transform and the faces combine into one map at the photo's size. With `whole_image` the photo itself
 is resized to the model's input, which is right only for photos already framed like LFW.
 """
 import cv2
 import numpy as np
 
-import face_alignment
-import face_detection
+from faces import face_alignment
+from faces import face_detection
 
 
 class FramedFace(face_detection.Face):

@@ -1,6 +1,6 @@
-"""Compute face_template.json: where the five MTCNN landmarks sit, on average, in the training images.
+"""Compute faces/face_template.json: where the five MTCNN landmarks sit, on average, in the training images.
 
-`python face_template.py` (data128_128/ and the split of pretrained/). infer.py maps every detected
+`python -m faces.face_template` (data128_128/ and the split of pretrained/). infer.py maps every detected
 face onto these positions, so the model sees faces framed the way LFW frames them. Only the training
 split is used: the test split stays unseen. Positions are fractions of the frame's width and height
 (pixel centres: x = u * width - 0.5), so one template serves any model input size.
@@ -13,20 +13,20 @@ from pathlib import Path
 import numpy as np
 
 import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its C++ start-up lines)
-import face_detection
+from faces import face_detection
 import image_file
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "data128_128"
 DEFAULT_SPLIT = ROOT / "pretrained" / "split.json"
-DEFAULT_OUT = ROOT / "face_template.json"
+DEFAULT_OUT = ROOT / "faces" / "face_template.json"
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Mean MTCNN landmark positions over the training images.")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="data folder with inputs/ (default: data128_128/)")
     parser.add_argument("--split", default=str(DEFAULT_SPLIT), help="split.json whose 'train' names are used")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the template file (default: face_template.json)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the template file (default: faces/face_template.json)")
     return parser.parse_args(argv)
 
 

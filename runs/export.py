@@ -20,11 +20,11 @@ import numpy as np
 import quiet_tensorflow  # before TensorFlow: it starts without its C++ start-up lines
 import tensorflow as tf
 
-from config import UsageError, input_size, make_dataset
+from runs.config import UsageError, input_size, make_dataset
 from data_folder import CLASS_NAMES, DataError
 from dataset import Dataset
-from evaluation import load_trained, predict
-from metrics import predicted_classes
+from runs.evaluation import load_trained, predict
+from runs.metrics import predicted_classes
 
 SIGNATURE = "serving_default"
 FLOAT_TFLITE, INT8_TFLITE = "model.tflite", "model_int8.tflite"

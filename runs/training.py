@@ -14,16 +14,16 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from config import UsageError, build_model, check, make_dataset, resolve_precision
+from runs.config import UsageError, build_model, check, make_dataset, resolve_precision
 from dataset import Dataset
-from evaluation import evaluate_split, evaluation_step, format_scores
-from losses import loss_function
-from memory_check import check_memory
-from metrics import METRIC_NAMES, predicted_classes
+from runs.evaluation import evaluate_split, evaluation_step, format_scores
+from runs.losses import loss_function
+from runs.memory_check import check_memory
+from runs.metrics import METRIC_NAMES, predicted_classes
 from model import Model
-from plots import examples_figure, figure_to_array, plt
-from progress import Progress, StopRequest
-from run_folder import CHECKPOINT_BEST, CHECKPOINT_LATEST, check_run_folder, new_run_dir, read_json, write_json
+from runs.plots import examples_figure, figure_to_array, plt
+from runs.progress import Progress, StopRequest
+from runs.run_folder import CHECKPOINT_BEST, CHECKPOINT_LATEST, check_run_folder, new_run_dir, read_json, write_json
 
 
 class TrainingError(Exception):
@@ -33,7 +33,7 @@ class TrainingError(Exception):
 def train(config, resume=None, log=print):
     """Train with `config` (DEFAULTS plus overrides) and return the run folder.
 
-    A new run writes save/<description>/<timestamp>/ (run_folder.py); `resume` continues such a
+    A new run writes save/<description>/<timestamp>/ (runs/run_folder.py); `resume` continues such a
     folder with its step, optimizer state and best score. Under a tf.distribute strategy
     (make_strategy) every step takes batch_size images per replica and only the chief worker writes
     the run folder.

@@ -1,7 +1,7 @@
 """Frame a detected face the way LFW frames it, and put the model's answer for it back into the photo.
 
 A similarity transform (rotation, uniform scale, shift) maps the face's five landmarks onto the
-template of face_template.json, the mean landmarks of the training images: the crop shows the face
+template of faces/face_template.json, the mean landmarks of the training images: the crop shows the face
 where, how large and how upright the model has seen faces in training. The probabilities for the crop
 go back through the inverse transform. Transforms are 2x3 matrices mapping photo pixels to crop pixels.
 """

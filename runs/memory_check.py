@@ -3,7 +3,7 @@
 A step that does not fit would be killed by the kernel (exit status 137, no message); the check
 refuses the batch size in one sentence with the largest one that fits.
 """
-from config import UsageError
+from runs.config import UsageError
 from model import activation_elements
 
 # Memory a training step holds per element of one image's layer outputs (activation_elements). Peak

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from framing import classes_of
+from faces.framing import classes_of
 
 # Overlay colors in OpenCV's BGR order, indexed by class id: background untouched, face green, hair red.
 PALETTE = np.array([[0, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from config import UsageError
+from runs.config import UsageError
 
 CHECKPOINT_BEST, CHECKPOINT_LATEST = "best", "latest"
 
@@ -98,7 +98,7 @@ def init_chain(model_dir):
         config_path = folder / "config.json"
         source = read_json(config_path).get("init_from") if config_path.is_file() else None
         if source and not Path(source).is_dir():
-            source = Path(__file__).resolve().parent / source
+            source = Path(__file__).resolve().parents[1] / source  # a path relative to the project root
         if not source or not Path(source).is_dir() or Path(source).resolve() in seen:
             return
         folder = Path(source)

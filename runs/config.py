@@ -2,7 +2,7 @@
 dataset a configuration (a run's config.json) builds."""
 import math
 
-import cpu_features
+from runs import cpu_features
 from dataset import Dataset
 from model import REFERENCE_DESCRIPTION, Model, check_description
 
