@@ -16,8 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
 
-from runs.config import PRECISIONS, UsageError  # noqa: E402
 import infer  # noqa: E402
+from runs.config import PRECISIONS, UsageError  # noqa: E402
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 

@@ -14,12 +14,12 @@ import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its
 import numpy as np
 import tensorflow as tf
 
-from runs.config import DEFAULTS, PRECISIONS, RESUMABLE, UsageError, resolve_precision
 from data_folder import TARGET_KINDS, DataError
 from dataset import SPLITS
+from model import REFERENCE_DESCRIPTION, Model
+from runs.config import DEFAULTS, PRECISIONS, RESUMABLE, UsageError, resolve_precision
 from runs.evaluation import evaluate, format_scores
 from runs.metrics import METRIC_NAMES
-from model import REFERENCE_DESCRIPTION, Model
 from runs.run_folder import init_chain, read_json, training_time
 from runs.training import TrainingError, train
 

@@ -106,8 +106,8 @@ class Dataset:
         return len(self.split[split])
 
     def steps_per_epoch(self, replicas=1):
-        """Training steps per epoch when each step takes one batch per replica (see _schedule)."""
-        return self._steps("train", replicas)
+        """Training steps per epoch when each step takes one batch per replica (see batch_schedule)."""
+        return step_count(self.size("train"), self.batch_size, replicas)
 
     def examples(self, split, rows):
         """uint8 images and label maps [len(rows), H, W] of a split's rows, from memory or read now.
@@ -160,7 +160,7 @@ class Dataset:
 
         Shuffle order and augmentation depend only on (seed, epoch), so a resumed run sees the
         same batches; `skip` drops the steps an interrupted epoch already took. `context` is the
-        tf.distribute.InputContext of a distributed run (see _schedule). `augment=False` leaves
+        tf.distribute.InputContext of a distributed run (see batch_schedule). `augment=False` leaves
         this epoch unaugmented even when the dataset augments. `size` (height, width) shrinks the
         augmented batches to it (see shrunk).
         """
@@ -181,33 +181,9 @@ class Dataset:
         return self._serve(lambda number, start, stop: self.examples(split, np.arange(start, stop)),
                            self._schedule(split, context))
 
-    def _steps(self, split, replicas):
-        global_batch = self.batch_size * replicas
-        return self.size(split) // global_batch + (self.size(split) % global_batch >= replicas)
-
     def _schedule(self, split, context=None, skip=0):
-        """(number, start, stop) of the batches one input pipeline serves: rows start:stop of the order.
-
-        Step s takes batches s*R to s*R + R - 1, one per replica (R = 1 without tf.distribute), of
-        batch_size rows each, except that the last step's rows are shared out evenly, a remainder
-        smaller than R joining the step before: no replica gets an empty batch, which TensorFlow's
-        oneDNN CPU kernels mishandle. Each worker's pipeline serves its own replicas' batches.
-        """
         context = context or tf.distribute.InputContext()
-        replicas, count = context.num_replicas_in_sync, self.size(split)
-        steps = self._steps(split, replicas)
-        if count and not steps:
-            raise DataError(f"the {split} split has {count} images, fewer than the {replicas} replicas: "
-                            "train on fewer devices or with more data")
-        if not steps:
-            return []
-        bounds = [(j * self.batch_size, (j + 1) * self.batch_size) for j in range((steps - 1) * replicas)]
-        last = np.array_split(np.arange((steps - 1) * self.batch_size * replicas, count), replicas)
-        bounds += [(rows[0], rows[-1] + 1) for rows in last]
-        local = replicas // context.num_input_pipelines
-        first = context.input_pipeline_id * local
-        return [(j, *bounds[j]) for s in range(skip, steps)
-                for j in range(s * replicas + first, s * replicas + first + local)]
+        return batch_schedule(split, self.size(split), self.batch_size, context, skip)
 
     def _serve(self, make_batch, schedule, size=None):
         """tf.data batches of make_batch(number, start, stop) -> (uint8 images, uint8 labels), of `size`
@@ -221,11 +197,41 @@ class Dataset:
         # (every other epoch of a 100-epoch run: ~20% of its wall time).
         options = tf.data.Options()
         options.autotune.enabled = False
-        return batches.map(lambda images, labels: self._to_model(images, labels, shape)).prefetch(2).with_options(
-            options)
+        return batches.map(lambda images, labels: to_model(images, labels, shape)).prefetch(2).with_options(options)
 
-    @staticmethod
-    def _to_model(images, labels, shape):
-        images = tf.ensure_shape(images, [None, *shape])
-        labels = tf.ensure_shape(labels, [None, *shape])
-        return tf.cast(images[..., None], tf.float32) / 255.0, tf.cast(labels, tf.int32)
+
+def to_model(images, labels, shape):
+    """uint8 batches as the model takes them: images in [0, 1] with a channel axis, int32 labels."""
+    images = tf.ensure_shape(images, [None, *shape])
+    labels = tf.ensure_shape(labels, [None, *shape])
+    return tf.cast(images[..., None], tf.float32) / 255.0, tf.cast(labels, tf.int32)
+
+
+def step_count(count, batch_size, replicas):
+    """Steps that serve `count` rows, one batch per replica a step (see batch_schedule)."""
+    global_batch = batch_size * replicas
+    return count // global_batch + (count % global_batch >= replicas)
+
+
+def batch_schedule(split, count, batch_size, context, skip=0):
+    """(number, start, stop) of the batches one input pipeline serves: rows start:stop of the order.
+
+    Step s takes batches s*R to s*R + R - 1, one per replica (R = 1 without tf.distribute), of
+    batch_size rows each, except that the last step's rows are shared out evenly, a remainder
+    smaller than R joining the step before: no replica gets an empty batch, which TensorFlow's
+    oneDNN CPU kernels mishandle. Each worker's pipeline serves its own replicas' batches.
+    """
+    replicas = context.num_replicas_in_sync
+    steps = step_count(count, batch_size, replicas)
+    if count and not steps:
+        raise DataError(f"the {split} split has {count} images, fewer than the {replicas} replicas: "
+                        "train on fewer devices or with more data")
+    if not steps:
+        return []
+    bounds = [(j * batch_size, (j + 1) * batch_size) for j in range((steps - 1) * replicas)]
+    last = np.array_split(np.arange((steps - 1) * batch_size * replicas, count), replicas)
+    bounds += [(rows[0], rows[-1] + 1) for rows in last]
+    local = replicas // context.num_input_pipelines
+    first = context.input_pipeline_id * local
+    return [(j, *bounds[j]) for s in range(skip, steps)
+            for j in range(s * replicas + first, s * replicas + first + local)]

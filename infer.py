@@ -25,14 +25,14 @@ import numpy as np
 import quiet_tensorflow  # noqa: F401  (before TensorFlow: it starts without its C++ start-up lines)
 import tensorflow as tf
 
-from runs import export
 from faces import face_detection
-from runs.config import PRECISIONS, UsageError, input_size
-from runs.evaluation import load_trained, predict
-from faces import video_files, video_outputs, video_segmenter
 from faces.framing import Framer, classes_of
 from faces.photo_files import plan, read_image, to_8bit
 from faces.photo_outputs import Writer
+from faces import video_files, video_outputs, video_segmenter
+from runs.config import PRECISIONS, UsageError, input_size
+from runs.evaluation import load_trained, predict
+from runs import export
 from runs.run_folder import RUN_FOLDERS
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -194,20 +194,8 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
     for the videos (faces/video_outputs.py) `videos`, `frames`, `tracks` and `frames_per_second`.
     Raises UsageError for a missing input, model or output folder, or a bad setting.
     """
-    if not 0.0 <= threshold <= 1.0:
-        raise UsageError(f"--threshold {threshold} is not a probability: pass a value from 0 to 1")
-    if not 0.0 <= min_confidence <= 1.0:
-        raise UsageError(f"--min-confidence {min_confidence} is not a probability: pass a value from 0 to 1")
-    if min_face < face_detection.SMALLEST_FACE:
-        raise UsageError(f"--min-face {min_face} is below what MTCNN can find: "
-                            f"pass at least {face_detection.SMALLEST_FACE} pixels")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size {batch_size} must be at least 1")
-    face_flags = (("--crops", crops), ("--json", faces_json), ("--tilted-faces", tilted_faces is True))
-    about_faces = [flag for flag, given in face_flags if given]
-    if whole_image and about_faces:
-        raise UsageError(f"{' and '.join(about_faces)} concern{'s' if len(about_faces) == 1 else ''} the faces found, "
-                         "and --whole-image finds none: drop one")
+    check_settings(threshold, min_confidence, min_face, batch_size, whole_image,
+                   about_faces=(("--crops", crops), ("--json", faces_json), ("--tilted-faces", tilted_faces is True)))
     out = Path(out)
     failed = []
 
@@ -273,6 +261,24 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
             "seconds": seconds, "images_per_second": written / seconds if seconds > 0 else 0.0, "out": f"{out}/",
             "videos": clips["videos"], "frames": clips["frames"], "tracks": clips["tracks"],
             "frames_per_second": clips["frames"] / clips["seconds"] if clips["seconds"] > 0 else 0.0}
+
+
+def check_settings(threshold, min_confidence, min_face, batch_size, whole_image, about_faces):
+    """UsageError for a setting segment() cannot run with; `about_faces`: (flag, given) of the options
+    that concern the faces found, which --whole-image does not look for."""
+    if not 0.0 <= threshold <= 1.0:
+        raise UsageError(f"--threshold {threshold} is not a probability: pass a value from 0 to 1")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise UsageError(f"--min-confidence {min_confidence} is not a probability: pass a value from 0 to 1")
+    if min_face < face_detection.SMALLEST_FACE:
+        raise UsageError(f"--min-face {min_face} is below what MTCNN can find: "
+                         f"pass at least {face_detection.SMALLEST_FACE} pixels")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size} must be at least 1")
+    about_faces = [flag for flag, given in about_faces if given]
+    if whole_image and about_faces:
+        raise UsageError(f"{' and '.join(about_faces)} concern{'s' if len(about_faces) == 1 else ''} the faces found, "
+                         "and --whole-image finds none: drop one")
 
 
 def in_batches(forward, inputs, batch_size, num_classes):

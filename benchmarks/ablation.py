@@ -33,9 +33,9 @@ import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts withou
 import tensorflow as tf  # noqa: E402
 
 import convolutional_autoencoder as ca  # noqa: E402
-from runs.config import DEFAULTS as RECIPE, UsageError  # noqa: E402
 from data_folder import DataError  # noqa: E402
 from model import REFERENCE_DESCRIPTION, layers_from_description  # noqa: E402
+from runs.config import DEFAULTS as RECIPE, UsageError  # noqa: E402
 from runs.run_folder import CHECKPOINT_LATEST, read_json, write_json  # noqa: E402
 from runs.training import TrainingError, train  # noqa: E402
 

@@ -19,8 +19,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runs import cpu_features  # noqa: E402
 from demo.process import DemoProcess  # noqa: E402
+from runs import cpu_features  # noqa: E402
 
 PHOTOS = (ROOT / "docs" / "astronaut.png", ROOT / "docs" / "group.png")
 

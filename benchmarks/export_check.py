@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
 
-from runs.config import UsageError, make_dataset  # noqa: E402
 from data_folder import CLASS_NAMES, DataError  # noqa: E402
 from dataset import SPLITS, Dataset  # noqa: E402
+from runs.config import UsageError, make_dataset  # noqa: E402
 from runs.evaluation import evaluate, load_trained  # noqa: E402
 from runs import export  # noqa: E402
 from bench import machine_info  # noqa: E402

@@ -47,11 +47,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts without its C++ start-up lines)
-from runs import bootstrap  # noqa: E402
 from faces import face_alignment  # noqa: E402
 from faces import face_detection  # noqa: E402
 from faces import face_template  # noqa: E402
 import infer  # noqa: E402
+from runs import bootstrap  # noqa: E402
 from runs.config import PRECISIONS  # noqa: E402
 
 SCENE_SIZES = ((480, 640), (600, 800))  # (height, width)

@@ -19,16 +19,16 @@ import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts withou
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from runs.config import COMPUTE_DTYPES, DEFAULTS, UsageError, build_model  # noqa: E402
+from conv2d import Conv2d  # noqa: E402
 from data_folder import DataError  # noqa: E402
 from dataset import Dataset  # noqa: E402
-from model import REFERENCE_DESCRIPTION  # noqa: E402
-from runs.run_folder import CHECKPOINT_BEST, write_json  # noqa: E402
-from runs.losses import loss_function  # noqa: E402
-from runs.training import optimization_step  # noqa: E402
 import infer  # noqa: E402
-from conv2d import Conv2d  # noqa: E402
 from max_pool_2d import MaxPool2d  # noqa: E402
+from model import REFERENCE_DESCRIPTION  # noqa: E402
+from runs.config import COMPUTE_DTYPES, DEFAULTS, UsageError, build_model  # noqa: E402
+from runs.losses import loss_function  # noqa: E402
+from runs.run_folder import CHECKPOINT_BEST, write_json  # noqa: E402
+from runs.training import optimization_step  # noqa: E402
 
 
 def parse_args(argv):

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import infer
 from faces.photo_outputs import mask_values, overlay_image, write_png
+import infer
 
 FACE, FACE_HAIR = "face", "face + hair"
 SHIPPED = {FACE: infer.DEFAULT_MODEL_DIR, FACE_HAIR: infer.DEFAULT_MODEL_DIR / "classes3"}

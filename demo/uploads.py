@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from faces import face_detection
-import image_file
 from faces.photo_files import READ_FLAGS, to_8bit
+import image_file
 
 MAX_MEGAPIXELS = 50  # a 48-megapixel phone photo fits; decoding and masks then take about 1 GB
 MAX_UPLOAD_BYTES = 100 * 2 ** 20

@@ -21,8 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from faces.video_files import VideoFileError, VideoReader, VideoWriter
 from faces.photo_outputs import overlay_image, write_png
+from faces.video_files import VideoFileError, VideoReader, VideoWriter
 
 AHEAD = 4  # frames decoded ahead of the model, and frames waiting to be written
 MASK_LEVELS = {1: 255, 3: 127}  # mask video gray level per class id, by number of classes

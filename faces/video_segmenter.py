@@ -10,8 +10,8 @@ import numpy as np
 
 from faces import face_alignment
 from faces import face_detection
-from faces import tracking, video_files
 from faces.framing import Framer, FramedFace, classes_of
+from faces import tracking, video_files
 
 
 class FramedTrack(FramedFace):

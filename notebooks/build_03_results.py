@@ -52,9 +52,9 @@ import tensorflow as tf
 from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 
-from runs.config import make_dataset
 from data_folder import CLASS_NAMES
 from dataset import Dataset
+from runs.config import make_dataset
 from runs.evaluation import load_trained, predict
 from runs.metrics import METRIC_NAMES, confusion_matrix, predicted_classes, scores
 from runs.plots import examples_figure, plt

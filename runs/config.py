@@ -2,9 +2,9 @@
 dataset a configuration (a run's config.json) builds."""
 import math
 
-from runs import cpu_features
 from dataset import Dataset
 from model import REFERENCE_DESCRIPTION, Model, check_description
+from runs import cpu_features
 
 # The reference recipe. Every flag of the training command defaults to this table.
 DEFAULTS = {

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from runs import bootstrap
-from runs.config import DEFAULTS, build_model, make_dataset, resolve_precision
 from data_folder import CLASS_NAMES, DataError, list_folder
 from dataset import Dataset, person_of
+from runs import bootstrap
+from runs.config import DEFAULTS, build_model, make_dataset, resolve_precision
 from runs.metrics import METRIC_NAMES, confusion_matrices, predicted_classes, scores
 from runs.run_folder import RUN_FOLDERS, check_run_folder, read_json
 

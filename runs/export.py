@@ -20,9 +20,9 @@ import numpy as np
 import quiet_tensorflow  # before TensorFlow: it starts without its C++ start-up lines
 import tensorflow as tf
 
-from runs.config import UsageError, input_size, make_dataset
 from data_folder import CLASS_NAMES, DataError
 from dataset import Dataset
+from runs.config import UsageError, input_size, make_dataset
 from runs.evaluation import load_trained, predict
 from runs.metrics import predicted_classes
 

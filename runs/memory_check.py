@@ -3,8 +3,8 @@
 A step that does not fit would be killed by the kernel (exit status 137, no message); the check
 refuses the batch size in one sentence with the largest one that fits.
 """
-from runs.config import UsageError
 from model import activation_elements
+from runs.config import UsageError
 
 # Memory a training step holds per element of one image's layer outputs (activation_elements). Peak
 # RSS of `/usr/bin/time -f %M python convolutional_autoencoder.py --batch-size B --max-steps 2` on

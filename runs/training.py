@@ -14,13 +14,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from runs.config import UsageError, build_model, check, make_dataset, resolve_precision
 from dataset import Dataset
+from model import Model
+from runs.config import UsageError, build_model, check, make_dataset, resolve_precision
 from runs.evaluation import evaluate_split, evaluation_step, format_scores
 from runs.losses import loss_function
 from runs.memory_check import check_memory
 from runs.metrics import METRIC_NAMES, predicted_classes
-from model import Model
 from runs.plots import examples_figure, figure_to_array, plt
 from runs.progress import Progress, StopRequest
 from runs.run_folder import CHECKPOINT_BEST, CHECKPOINT_LATEST, check_run_folder, new_run_dir, read_json, write_json
@@ -54,8 +54,8 @@ def train(config, resume=None, log=print):
             f"python convolutional_autoencoder.py --resume {run.folder}")
     elif config["test_at_end"]:
         run.test()
-    else:
-        run.report_untested()
+    elif run.chief:
+        report_untested(run.folder, log)
     return run.folder
 
 
@@ -87,12 +87,7 @@ class Run:
         init_from = Path(config["init_from"]) if config["init_from"] and not resume else None
         if init_from is not None:
             init_checkpoint = check_run_folder(init_from, "--init-from", needs=("config.json", "split.json"))
-        # A run that starts from another's weights keeps that run's split, so its test split stays unseen.
-        split = Dataset.load_split(Path(resume or init_from) / "split.json") if resume or init_from else None
-        tf.keras.utils.set_random_seed(config["seed"])
-        self.dataset = dataset = make_dataset(config, split)
-        log(f"data: {config['data']} ({config['targets']}), train {dataset.size('train')} / validation "
-            f"{dataset.size('validation')} / test {dataset.size('test')} images, read in {dataset.load_seconds:.1f}s")
+        self.dataset = dataset = read_data(config, resume or init_from, log)
         log(f"precision: {precision}{why}")
         replicas = self.strategy.num_replicas_in_sync
         if config["strategy"] != "default":
@@ -102,9 +97,7 @@ class Run:
         local_replicas = 1 if config["strategy"] == "default" else len(self.strategy.extended.worker_devices)
         check_memory(config, dataset.image_shape, dataset.size("train"), local_replicas)
         self.steps_per_epoch = dataset.steps_per_epoch(replicas)
-        self.total_steps = config["epochs"] * self.steps_per_epoch
-        if config["max_steps"] is not None:
-            self.total_steps = min(self.total_steps, config["max_steps"])
+        self.total_steps = min(config["epochs"] * self.steps_per_epoch, config["max_steps"] or math.inf)
         with self.strategy.scope():
             self.model = build_model(config)
             self.model.check_size(*dataset.image_shape)
@@ -118,7 +111,7 @@ class Run:
         # Plain variables: the loop reads and sets them outside the replicas, the same on every worker.
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.best = tf.Variable(-1.0, dtype=tf.float64, name="best_pixel_accuracy")
-        self.folder = self._open_folder()
+        self.folder = open_run_folder(config, dataset, self.model, self.chief, resume)
         self.latest = tf.train.CheckpointManager(
             tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step, best=self.best),
             self.folder / CHECKPOINT_LATEST, max_to_keep=2)
@@ -131,24 +124,6 @@ class Run:
         self.loss_of = loss_function(config["loss"], self.model.num_classes)
         self.train_steps = {}  # compiled when an epoch first needs one: by epoch_size, None for full size
         self.validation_step = evaluation_step(self.model, dataset.num_classes, config["tta"], self.strategy)
-
-    def _open_folder(self):
-        """The run folder: a new one (with split.json), the resumed one, or a worker's scratch folder."""
-        if not self.chief:
-            # The other workers save too, because saving averages the replicas' batch-norm statistics
-            # in a step all workers take together; they save into a scratch folder nobody reads.
-            folder = Path(tempfile.mkdtemp(prefix="worker-"))
-            atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            return folder
-        if self.resume:
-            folder = Path(self.resume)
-        else:
-            folder = new_run_dir(Path(self.config["out"]) / self.model.description)
-            self.dataset.save_split(folder / "split.json")
-        write_json(folder / "config.json",
-                   {**self.config, "image_size": list(self.dataset.image_shape), "model": self.model.config})
-        (folder / "image_plots").mkdir(exist_ok=True)
-        return folder
 
     def _restore(self):
         checkpoint = tf.train.latest_checkpoint(str(Path(self.resume) / CHECKPOINT_LATEST))
@@ -174,27 +149,6 @@ class Run:
         return self.strategy.distribute_datasets_from_function(
             lambda context: self.dataset.train_batches(epoch, skip, context, augment, size))
 
-    def _compile_train_step(self, batch_spec):
-        strategy, model, optimizer, loss_of = self.strategy, self.model, self.optimizer, self.loss_of
-
-        @tf.function(input_signature=[batch_spec, tf.TensorSpec([], tf.float32)])
-        def train_step(batch, asked_to_stop):
-            """The loss of one global batch, and how many replicas were asked to stop (`asked_to_stop` 1)."""
-
-            def replica_step(images, labels):
-                loss = optimization_step(model, optimizer, loss_of, images, labels)
-                # Shared so that all workers stop after the same step (SIGINT or --max-minutes can come
-                # to one worker only, or at different times); tf.identity puts the flag on this replica's
-                # device, which all_reduce needs.
-                return loss, tf.distribute.get_replica_context().all_reduce(
-                    tf.distribute.ReduceOp.SUM, tf.identity(asked_to_stop))
-
-            losses, stops = strategy.run(replica_step, args=batch)
-            return (strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None),
-                    strategy.experimental_local_results(stops)[0])
-
-        return train_step
-
     def train_epoch(self, stop, deadline):
         """Train the rest of the current epoch, validating and saving every --eval-every steps.
 
@@ -205,7 +159,8 @@ class Run:
         batches = self.epoch_batches(epoch, skip)
         size = self.epoch_size(epoch)
         if size not in self.train_steps:
-            self.train_steps[size] = self._compile_train_step(batches.element_spec)
+            self.train_steps[size] = compiled_train_step(self.strategy, self.model, self.optimizer, self.loss_of,
+                                                         batches.element_spec)
         train_step = self.train_steps[size]
         for batch in batches:
             reason = stop.reason or ("--max-minutes" if deadline and time.monotonic() > deadline else None)
@@ -237,30 +192,12 @@ class Run:
             self.model, self.dataset, "validation", self.config["tta"], True, self.strategy, self.validation_step)
         self.log(f"step {step} validation: {format_scores(result)}")
         if self.chief:
-            figure = examples_figure(images, labels, probs, predicted_classes(probs).numpy(), f"step {step}")
-            figure.savefig(self.folder / "image_plots" / f"figure{step}.png")
-            picture = figure_to_array(figure)
-            plt.close(figure)
-            with self.writer.as_default(step=step):
-                for name in METRIC_NAMES:
-                    tf.summary.scalar(f"validation/{name}", result[name])
-                tf.summary.image("validation/examples", picture[None])
+            record_validation(self.writer, self.folder, step, result, (images, labels, probs))
         if result["pixel_accuracy"] > float(self.best):
             self.best.assign(result["pixel_accuracy"])
             self.best_weights.save(checkpoint_number=step)
             if self.chief:
                 write_json(self.folder / "metrics.json", {"step": step, "validation": result})
-
-    def report_untested(self):
-        """Say where the best checkpoint is and how to score it on the test split, which was not scored."""
-        if not self.chief:
-            return
-        metrics = read_json(self.folder / "metrics.json")
-        self.log(f"best checkpoint (step {metrics['step']}) on the validation split: "
-                 f"{format_scores(metrics['validation'])}")
-        self.log(f"run folder: {self.folder}")
-        self.log(f"the test split was not scored (no --test-at-end); once this recipe is chosen on validation, "
-                 f"score it with: python convolutional_autoencoder.py evaluate --model-dir {self.folder}")
 
     def test(self):
         """Score the best checkpoint on the test split, once, and add it to metrics.json."""
@@ -279,6 +216,79 @@ class Run:
         write_json(self.folder / "metrics.json", {**metrics, "test": test})
         self.log(f"best checkpoint (step {metrics['step']}) on the test split: {format_scores(test)}")
         self.log(f"run folder: {self.folder}")
+
+
+def read_data(config, split_of, log):
+    """The Dataset of a run, with the split of the run folder `split_of` (the run resumed or started
+    from) if any: a run that starts from another's weights keeps its split, so its test split stays unseen."""
+    split = Dataset.load_split(Path(split_of) / "split.json") if split_of else None
+    tf.keras.utils.set_random_seed(config["seed"])
+    dataset = make_dataset(config, split)
+    log(f"data: {config['data']} ({config['targets']}), train {dataset.size('train')} / validation "
+        f"{dataset.size('validation')} / test {dataset.size('test')} images, read in {dataset.load_seconds:.1f}s")
+    return dataset
+
+
+def report_untested(folder, log):
+    """Say where the best checkpoint is and how to score it on the test split, which was not scored."""
+    metrics = read_json(folder / "metrics.json")
+    log(f"best checkpoint (step {metrics['step']}) on the validation split: {format_scores(metrics['validation'])}")
+    log(f"run folder: {folder}")
+    log(f"the test split was not scored (no --test-at-end); once this recipe is chosen on validation, "
+        f"score it with: python convolutional_autoencoder.py evaluate --model-dir {folder}")
+
+
+def record_validation(writer, folder, step, result, examples):
+    """A validation's figure in image_plots/figure<step>.png, its metrics and figure in TensorBoard."""
+    images, labels, probs = examples
+    figure = examples_figure(images, labels, probs, predicted_classes(probs).numpy(), f"step {step}")
+    figure.savefig(folder / "image_plots" / f"figure{step}.png")
+    picture = figure_to_array(figure)
+    plt.close(figure)
+    with writer.as_default(step=step):
+        for name in METRIC_NAMES:
+            tf.summary.scalar(f"validation/{name}", result[name])
+        tf.summary.image("validation/examples", picture[None])
+
+
+def open_run_folder(config, dataset, model, chief, resume=None):
+    """The run folder: a new one (with split.json), the resumed one, or a worker's scratch folder."""
+    if not chief:
+        # The other workers save too, because saving averages the replicas' batch-norm statistics
+        # in a step all workers take together; they save into a scratch folder nobody reads.
+        folder = Path(tempfile.mkdtemp(prefix="worker-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        return folder
+    if resume:
+        folder = Path(resume)
+    else:
+        folder = new_run_dir(Path(config["out"]) / model.description)
+        dataset.save_split(folder / "split.json")
+    write_json(folder / "config.json", {**config, "image_size": list(dataset.image_shape), "model": model.config})
+    (folder / "image_plots").mkdir(exist_ok=True)
+    return folder
+
+
+def compiled_train_step(strategy, model, optimizer, loss_of, batch_spec):
+    """The tf.function of one training step under `strategy`, for batches of `batch_spec`."""
+
+    @tf.function(input_signature=[batch_spec, tf.TensorSpec([], tf.float32)])
+    def train_step(batch, asked_to_stop):
+        """The loss of one global batch, and how many replicas were asked to stop (`asked_to_stop` 1)."""
+
+        def replica_step(images, labels):
+            loss = optimization_step(model, optimizer, loss_of, images, labels)
+            # Shared so that all workers stop after the same step (SIGINT or --max-minutes can come
+            # to one worker only, or at different times); tf.identity puts the flag on this replica's
+            # device, which all_reduce needs.
+            return loss, tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.identity(asked_to_stop))
+
+        losses, stops = strategy.run(replica_step, args=batch)
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None),
+                strategy.experimental_local_results(stops)[0])
+
+    return train_step
 
 
 def optimization_step(model, optimizer, loss_of, images, labels):

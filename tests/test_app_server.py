@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-import infer
 from demo.process import DemoProcess
 from faces.photo_outputs import overlay_image
+import infer
 from tests.test_demo_uploads import png_of_zeros
 
 from conftest import ROOT, user_environment

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from runs import config
 import convolutional_autoencoder as ca
+from runs import config
 from runs.config import DEFAULTS, UsageError, check
 from conftest import TINY, run_folders
 from runs.run_folder import read_json

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-import infer
 from demo.segmentation import FACE, FACE_HAIR, KEEP_OUTPUTS_SECONDS, LiveView, Segmenter
 from faces.photo_outputs import overlay_image
+import infer
 
 from conftest import ROOT
 

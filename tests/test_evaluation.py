@@ -11,8 +11,8 @@ from conftest import TINY, make_face_folder, run_folders
 
 from dataset import Dataset
 from dataset import person_of
-from runs.evaluation import evaluate_split, evaluation_step, person_intervals
 from model import Model
+from runs.evaluation import evaluate_split, evaluation_step, person_intervals
 
 
 def test_a_built_evaluation_step_scores_again_without_tracing(face_folder):

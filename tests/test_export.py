@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 import convolutional_autoencoder as ca
-from runs import export
 from runs.config import UsageError
+from runs import export
 from conftest import ROOT, make_face_folder
 from data_folder import load_folder
 from runs.evaluation import load_trained, predict

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 
-from faces import face_template
 from faces.face_detection import Face
+from faces import face_template
 
 
 def test_template_of_a_few_training_images_is_near_the_saved_one(real_data, tmp_path, capsys):

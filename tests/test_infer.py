@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import convolutional_autoencoder as ca
-import infer
 from faces import photo_outputs
+import infer
 from runs.evaluation import load_trained, predict
 from conftest import ROOT, make_face_folder, synthetic_face, tilted_scene, user_environment
 

@@ -4,8 +4,8 @@ import re
 import pytest
 
 import convolutional_autoencoder as ca
-from runs import memory_check
 from runs.config import DEFAULTS, UsageError
+from runs import memory_check
 from conftest import TINY
 
 

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import synthetic_face
-from model import REFERENCE_DESCRIPTION, Model, layers_from_description
 from max_pool_2d import MaxPool2d
+from model import REFERENCE_DESCRIPTION, Model, layers_from_description
 
 SMALL = "C3,4,2C3,4,1M2"
 

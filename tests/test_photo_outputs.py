@@ -3,9 +3,9 @@ import cv2
 import numpy as np
 
 from faces import framing
-import infer
 from faces import photo_files
 from faces import photo_outputs
+import infer
 
 
 def test_overlay_tints_the_mask_green_and_leaves_the_rest(tmp_path):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import convolutional_autoencoder as ca
 from batch_norm import BatchNorm
+import convolutional_autoencoder as ca
 from conftest import ROOT, make_face_folder, run_folders, scalars
 from data_folder import DataError
 from dataset import Dataset

@@ -13,8 +13,8 @@ import tensorflow as tf
 
 import convolutional_autoencoder as ca
 import dataset
-from runs import training
 from runs.config import DEFAULTS, build_model
+from runs import training
 from conftest import ROOT, TINY, make_face_folder, run_folders, scalars
 from runs.evaluation import evaluate, load_trained
 from runs.metrics import METRIC_NAMES

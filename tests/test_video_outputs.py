@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from faces import video_outputs
-from faces.video_files import VideoReader
 from faces.photo_files import Job
+from faces.video_files import VideoReader
+from faces import video_outputs
 
 
 def test_read_ahead_gives_every_item_in_order_and_holds_at_most_AHEAD_more():

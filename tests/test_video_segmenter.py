@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-import infer
 from faces import photo_outputs
+import infer
 from video_clips import NAMES, frame_of, moving_clip, write_clip
 
 TWO_FACES = [(NAMES[0], (80, 120), (110, 110), 120, 10.0), (NAMES[1], (240, 120), (215, 130), 120, -10.0)]
