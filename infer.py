@@ -9,7 +9,7 @@ written under --out, keeping the folder structure, at the size of the input phot
 command line, the Python API segment_faces(), segment() which runs the pipeline over files. Its parts
 live beside it: faces/framing.py (photo -> model inputs -> photo), faces/photo_files.py (finding and reading the
 photos) and faces/photo_outputs.py (the files written for each photo). A video's faces are tracked from
-frame to frame instead (VideoSegmenter, faces/; docs/video.md), its masks written as `<name>_mask.mp4`.
+frame to frame instead (VideoSegmenter, faces/), its masks written as `<name>_mask.mp4`.
 """
 import argparse
 import functools

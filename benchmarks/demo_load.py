@@ -90,6 +90,7 @@ def main(argv=None):
     if args.clients < 1 or args.photos < 1:
         print("error: --clients and --photos must be at least 1", file=sys.stderr)
         return 2
+    load_before = os.getloadavg()[0]  # what else the machine was doing: read before the server starts
     server = None if args.url else DemoProcess()
     url = args.url or server.url
     try:
@@ -102,7 +103,7 @@ def main(argv=None):
     cpu = cpu_name()
     bf16 = cpu_features.has_native_bf16()
     result = {"benchmark": "demo_load", "cpu": cpu, "cores": os.cpu_count(),
-              "load_average_at_start": os.getloadavg()[0], "clients": args.clients, "photos_per_client": args.photos,
+              "load_average_at_start": load_before, "clients": args.clients, "photos_per_client": args.photos,
               "requests": args.clients * args.photos, "answered": len(latencies), "failed": len(failures),
               "failures": failures[:5], "median_latency_s": float(np.median(latencies)) if latencies else None,
               "p95_latency_s": float(np.percentile(latencies, 95)) if latencies else None,

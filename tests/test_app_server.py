@@ -87,14 +87,13 @@ def test_api_face_hair_model(client):
 
 def bad_uploads(folder):
     """(file, the sentence the page must answer it with) for each kind of bad upload."""
-    good = ASTRONAUT.read_bytes()
     (folder / "text.jpg").write_text("not a photo at all\n")
     (folder / "empty.jpg").write_bytes(b"")
     ok, jpeg = cv2.imencode(".jpg", cv2.imread(str(ASTRONAUT)))
     (folder / "cut.jpg").write_bytes(jpeg.tobytes()[:len(jpeg) // 2])
     cv2.imwrite(str(folder / "dot.png"), np.zeros((1, 1, 3), np.uint8))
     png_of_zeros(folder / "huge.png", 30000, 30000)
-    assert good and ok
+    assert ok
     return [(folder / "text.jpg", "text.jpg is not an image: upload a photo (JPEG, PNG, BMP, WebP or TIFF)."),
             (folder / "empty.jpg", "empty.jpg is empty: upload a photo (JPEG, PNG, BMP, WebP or TIFF)."),
             (folder / "cut.jpg", "cut.jpg cannot be read: it ends before its end-of-image marker (truncated); "
