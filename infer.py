@@ -204,15 +204,7 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
         failed.append(str(source))
 
     jobs = plan(inputs, out, recursive, skip)
-    videos = [job for job in jobs if video_files.is_video(job.source)]
-    jobs = [job for job in jobs if not video_files.is_video(job.source)]
-    if whole_image:
-        for job in videos:
-            skip(job.source, "a video's faces are found and tracked, and --whole-image finds none: "
-                             "segment it without --whole-image")
-        videos = []
-    if videos and (prob or crops):
-        log("note: --prob and --crops concern photos; videos get their mask, --overlay, --json and --frames")
+    jobs, videos = photos_and_videos(jobs, whole_image, prob or crops, skip, log)
     forward, size, num_classes = loaded_model(str(model_dir), precision, tta)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -261,6 +253,20 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
             "seconds": seconds, "images_per_second": written / seconds if seconds > 0 else 0.0, "out": f"{out}/",
             "videos": clips["videos"], "frames": clips["frames"], "tracks": clips["tracks"],
             "frames_per_second": clips["frames"] / clips["seconds"] if clips["seconds"] > 0 else 0.0}
+
+
+def photos_and_videos(jobs, whole_image, photo_only_flags, skip, log):
+    """(photo jobs, video jobs): videos are skipped with --whole-image, which finds no faces to track."""
+    videos = [job for job in jobs if video_files.is_video(job.source)]
+    jobs = [job for job in jobs if not video_files.is_video(job.source)]
+    if whole_image:
+        for job in videos:
+            skip(job.source, "a video's faces are found and tracked, and --whole-image finds none: "
+                             "segment it without --whole-image")
+        videos = []
+    if videos and photo_only_flags:
+        log("note: --prob and --crops concern photos; videos get their mask, --overlay, --json and --frames")
+    return jobs, videos
 
 
 def check_settings(threshold, min_confidence, min_face, batch_size, whole_image, about_faces):
