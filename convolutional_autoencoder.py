@@ -17,7 +17,7 @@ import tensorflow as tf
 from data_folder import TARGET_KINDS, DataError
 from dataset import SPLITS
 from model import REFERENCE_DESCRIPTION, Model
-from runs.config import DEFAULTS, PRECISIONS, RESUMABLE, UsageError, resolve_precision
+from runs.config import DEFAULTS, PRECISIONS, RESUMABLE, UsageError
 from runs.evaluation import evaluate, format_scores
 from runs.metrics import METRIC_NAMES
 from runs.run_folder import init_chain, read_json, training_time
@@ -55,7 +55,8 @@ def parse_train_args(argv):
     flag("--eval-every", type=int, help="evaluate on the validation split every this many steps")
     flag("--tta", choices=("none", "flip"), help="test-time augmentation when evaluating")
     flag("--precision", choices=PRECISIONS,
-         help="bf16 runs convolutions in bfloat16; auto: bf16 where the CPU has it natively (AVX512-BF16, AMX)")
+         help="bf16 runs convolutions in bfloat16; auto: the faster of fp32 and bf16 for this model's training "
+             "step on this CPU (fp32 without native bf16), measured once and cached")
     flag("--seed", type=int)
     flag("--out", help="runs are written to OUT/<description>/<timestamp>/")
     flag("--resume", metavar="DIR", help="continue the run in DIR")
@@ -106,7 +107,8 @@ def parse_evaluate_args(argv):
                              "does not hold the model's split)")
     parser.add_argument("--tta", choices=("none", "flip"), help="default: the setting the model was trained with")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="auto (default): bf16 where the CPU has it natively (AVX512-BF16, AMX), else fp32")
+                        help="auto (default): the faster of fp32 and bf16 for this model on this CPU (fp32 without "
+                             "native bf16), measured once and cached")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args(argv)
@@ -138,7 +140,8 @@ def print_evaluation(argv):
     steps, minutes = training_time(args.model_dir)
     sources = [(str(folder), *training_time(folder)) for folder in init_chain(args.model_dir)]
     if args.json:
-        keys = (*METRIC_NAMES, "intervals", "images", "classes", "class_iu", "split", "precision", "tta")
+        keys = (*METRIC_NAMES, "intervals", "images", "classes", "class_iu", "split", "precision", "precision_note",
+                "tta")
         print(json.dumps({**{k: result[k] for k in keys},
                           "train_steps": steps, "train_minutes": minutes,
                           "init_from": [{"model_dir": folder, "train_steps": s, "train_minutes": m}
@@ -146,7 +149,7 @@ def print_evaluation(argv):
         return
     intervals = result["intervals"]
     print(f"{args.model_dir} on {result['split']} ({result['images']} images): {format_scores(result)}")
-    print(f"precision: {result['precision']}{resolve_precision(args.precision)[1]}")
+    print(f"precision: {result['precision']}{result['precision_note']}")
     print("per-class IU: " + "  ".join(f"{name} {'—' if iu is None else f'{100 * iu:.2f}%'}"
                                        for name, iu in zip(result["classes"], result["class_iu"])))
     print(f"95% CI: bootstrap over the {intervals['units']} {intervals['unit']}s of the split "

@@ -10,7 +10,9 @@ speed targets against them. Every figure is the median of --repeats rounds, with
 in each round ours and the peers run one after the other, so that a slow spell of a shared machine
 falls on both, and a target counts as met only when it holds beyond that spread. The JSON and the
 tables name the CPU and whether it has native bf16, so figures from machines with and without it
-are not mixed. This file only orchestrates and never imports TensorFlow. See benchmarks/README.md.
+are not mixed. The bf16 targets are judged where bf16 is the faster precision of the kind of work
+(what `--precision auto` then runs); elsewhere the fp32 targets stand alone. This file only
+orchestrates and never imports TensorFlow. See benchmarks/README.md.
 """
 import argparse
 import json
@@ -131,6 +133,7 @@ def run(args):
     if any(result[p][f"{kind}_fraction_of_peak"]["max"] > 1 for p in measured for kind in ("train", "infer")):
         notes.append(f"the {args.matmul_size}x{args.matmul_size} matmul ran slower than the convolutions, so some "
                      "shares of its peak are over 100%: it measures a lower bound of the machine's peak")
+    result["faster"] = faster(result)
     result["ratios"] = ratios(result)
     result["targets"] = targets(result, comparable)
     result["notes"] = notes
@@ -257,7 +260,6 @@ def machine_info():
     return {"cpu": cpu, "cores": os.cpu_count(), "cpu_flags": [f for f in CPU_FLAGS if f in flags],
             "bf16_flags": [f for f in cpu_features.BF16_FLAGS if f in flags],
             "bf16_native": any(f in flags for f in cpu_features.BF16_FLAGS),
-            "auto_precision": cpu_features.auto_precision()[0],
             "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
@@ -312,6 +314,13 @@ def ratios(result):
             for name, peer in result["peers"].items() if peer}
 
 
+def faster(result):
+    """{"train", "infer": the faster precision by the medians}, as `--precision auto` measures it; with
+    one precision measured, that one."""
+    measured = [p for p in PRECISIONS if p in result]
+    return {kind: max(measured, key=lambda p: result[p][f"{kind}_img_per_s"]["median"]) for kind in ("train", "infer")}
+
+
 def targets(result, comparable):
     """The speed targets, each with its median value, its worst case over the rounds, what it needs,
     and met (None with the reason when not judged)."""
@@ -325,6 +334,8 @@ def targets(result, comparable):
             why = "not measured: the TF1-graph peer failed (see the notes)"
         elif value is None:
             why = f"not measured: {precision} is not in --precisions"
+        elif precision == "bf16" and result["faster"][kind] != "bf16":
+            why = f"not judged: bf16 {kind}s slower than fp32 on this CPU, so auto runs fp32 and the fp32 target stands"
         else:
             why = None if comparable else "not judged: --arch differs from the peers' network"
         rows.append(target_row(name, value, ">=", needed, why))
@@ -353,14 +364,17 @@ def target_row(name, figure, sense, needed, why):
 # The tables
 # ---------------------------------------------------------------------------------------------
 
-def bf16_line(machine):
-    """The CPU and whether its bf16 is native: bf16 figures of the two kinds of machine must not be mixed."""
+def bf16_line(machine, fastest):
+    """The CPU, whether its bf16 is native (bf16 figures of the two kinds of machine must not be mixed)
+    and which precision was the faster, the one `--precision auto` runs."""
     if machine["bf16_native"]:
         native = f"native bf16: yes ({', '.join(machine['bf16_flags'])})"
+        auto = (f"the faster here, which `--precision auto` measures and runs: {fastest['train']} for training, "
+                f"{fastest['infer']} for inference")
     else:
         native = f"native bf16: no (none of {', '.join(cpu_features.BF16_FLAGS)}: bf16 is emulated)"
-    return (f"CPU: {machine['cpu'] or 'unknown'}, {machine['cores']} cores; {native}; "
-            f"`--precision auto` runs {machine['auto_precision']} here.")
+        auto = "`--precision auto` runs fp32 here without measuring"
+    return f"CPU: {machine['cpu'] or 'unknown'}, {machine['cores']} cores; {native}; {auto}."
 
 
 def spread_cell(figure, fmt="{:.1f}", scale=1.0, unit=""):
@@ -389,7 +403,7 @@ def table(result):
         load = f"{spread_cell(result['load_s'], '{:.2f}', unit=' s')} reading {result['data']}"
     lines = [f"## {c['arch']}, batch {c['batch_size']}, {c['size']}x{c['size']}, "
              f"{c['warmup']} warm-up + {c['steps']} timed steps, median (min-max) of {c['repeats']} rounds", "",
-             bf16_line(machine), "",
+             bf16_line(machine, result["faster"]), "",
              "| | " + " | ".join(precisions) + " |", "|---|" + "---|" * len(precisions),
              row("training (img/s)", number("train_img_per_s")),
              row("raw inference (img/s)", number("infer_img_per_s")),

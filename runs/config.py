@@ -4,7 +4,7 @@ import math
 
 from dataset import Dataset
 from model import REFERENCE_DESCRIPTION, Model, check_description
-from runs import cpu_features
+from runs import auto_precision
 
 # The reference recipe. Every flag of the training command defaults to this table.
 DEFAULTS = {
@@ -40,7 +40,7 @@ DEFAULTS = {
 # What may change when a run is resumed; everything else comes from its config.json.
 RESUMABLE = ("epochs", "max_steps", "max_minutes", "eval_every", "strategy", "streaming", "test_at_end")
 COMPUTE_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
-# What --precision accepts: `auto` picks bf16 where the CPU computes it natively, fp32 elsewhere.
+# What --precision accepts: `auto` runs the faster of the two on this CPU (runs/auto_precision.py).
 PRECISIONS = ("auto", *COMPUTE_DTYPES)
 
 
@@ -48,10 +48,13 @@ class UsageError(Exception):
     """A command-line mistake (a flag, a run folder), explained in one sentence."""
 
 
-def resolve_precision(precision):
-    """(the precision to run, a note on why for `auto`): `auto` is bf16 on a CPU with AVX512-BF16 or AMX,
-    where it is the faster one, and fp32 elsewhere (emulated bf16 is slower than fp32)."""
-    return cpu_features.auto_precision() if precision == "auto" else (precision, "")
+def resolve_precision(precision, config=None, size=None, kind="inference"):
+    """(the precision to run, a note on why for `auto`). `auto` needs the run's `config` and input `size`
+    (height, width): it is fp32 on a CPU without native bf16, elsewhere the faster of fp32 and bf16 for
+    this model's `kind` of work ("inference" or "training"), measured once and cached."""
+    if precision != "auto":
+        return precision, ""
+    return auto_precision.choose(lambda choice: build_model({**config, "precision": choice}), size, kind)
 
 
 def check(config):

@@ -1,8 +1,9 @@
 """Whether this machine's CPU computes bfloat16 natively, read from /proc/cpuinfo (Linux, x86).
 
-With AVX512-BF16 or AMX-BF16, oneDNN runs bf16 convolutions and matmuls in hardware and bf16 is the
-faster precision; without them it emulates bf16, which is slower than fp32. Where /proc/cpuinfo cannot
-be read the answer is no: fp32 is never the wrong choice.
+Without AVX512-BF16 or AMX-BF16, oneDNN emulates bf16, which is slower than fp32. With them bf16 can
+be the faster precision, but need not be (TensorFlow's kernels run bf16 at half the fp32 speed on some
+Xeons that list AVX512-BF16), so `--precision auto` measures there (auto_precision.py). Where
+/proc/cpuinfo cannot be read the answer is no: fp32 is never the wrong choice.
 """
 from pathlib import Path
 
@@ -33,13 +34,6 @@ def bf16_flags(cpuinfo=CPUINFO):
 
 
 def has_native_bf16(cpuinfo=CPUINFO):
-    """True when the CPU has AVX512-BF16 or AMX-BF16, the machines where bf16 is faster than fp32."""
+    """True when the CPU has AVX512-BF16 or AMX-BF16, the machines where bf16 may be faster than fp32."""
     return bool(bf16_flags(cpuinfo))
 
-
-def auto_precision(cpuinfo=CPUINFO):
-    """(precision, note) that `--precision auto` runs: bf16 where it is native, fp32 elsewhere."""
-    flags = bf16_flags(cpuinfo)
-    if flags:
-        return "bf16", f" (auto: this CPU has {' and '.join(flags)})"
-    return "fp32", " (auto: this CPU has no native bf16)"

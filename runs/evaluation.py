@@ -11,7 +11,7 @@ import tensorflow as tf
 from data_folder import CLASS_NAMES, DataError, list_folder
 from dataset import Dataset, person_of
 from runs import bootstrap
-from runs.config import DEFAULTS, build_model, make_dataset, resolve_precision
+from runs.config import DEFAULTS, build_model, input_size, make_dataset, resolve_precision
 from runs.metrics import METRIC_NAMES, confusion_matrices, predicted_classes, scores
 from runs.run_folder import RUN_FOLDERS, check_run_folder, read_json
 
@@ -100,11 +100,12 @@ def format_scores(result):
 
 def load_trained(model_dir, precision="auto", kinds=RUN_FOLDERS):
     """The model of a run folder (or pretrained/) with its best weights, and the run's config, whose
-    `precision` is the one that runs (`auto` resolved; see config.resolve_precision). `kinds`: what
-    the caller accepts as a model directory, named when `model_dir` is not one."""
+    `precision` is the one that runs (`auto` resolved; see config.resolve_precision) and whose
+    `precision_note` says why `auto` chose it. `kinds`: what the caller accepts as a model directory,
+    named when `model_dir` is not one."""
     checkpoint = check_run_folder(model_dir, kinds=kinds)
     config = {**DEFAULTS, **read_json(Path(model_dir) / "config.json")}
-    config["precision"] = resolve_precision(precision)[0]
+    config["precision"], config["precision_note"] = resolve_precision(precision, config, input_size(config))
     model = build_model(config)
     tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
     return model, config
@@ -113,7 +114,8 @@ def load_trained(model_dir, precision="auto", kinds=RUN_FOLDERS):
 def evaluate(model_dir, data=None, split=None, tta=None, precision="auto", batch_size=100, log=print):
     """The four metrics of a trained model on one split of a data folder, or on every image in it
     (`all`), with its per-class IU, class names, what was scored, the precision and test-time
-    augmentation that ran (`class_iu`, `classes`, `split`, `precision`, `tta`) and 95% intervals
+    augmentation that ran (`class_iu`, `classes`, `split`, `precision` and why `auto` chose it,
+    `precision_note`, `tta`) and 95% intervals
     over persons (`intervals`, person_intervals).
 
     `split` None scores the test split, or every image when the folder does not hold the model's
@@ -144,4 +146,4 @@ def evaluate(model_dir, data=None, split=None, tta=None, precision="auto", batch
     scored = evaluate_split(model, dataset, scored_split, tta, per_image=True)
     intervals = person_intervals(scored.pop("image_confusions"), dataset.split[scored_split])
     return {**scored, "intervals": intervals, "classes": CLASS_NAMES[config["targets"]], "split": split,
-            "precision": config["precision"], "tta": tta}
+            "precision": config["precision"], "precision_note": config["precision_note"], "tta": tta}

@@ -78,16 +78,16 @@ class Run:
     """
 
     def __init__(self, config, resume=None, log=print):
-        precision, why = resolve_precision(config["precision"])
-        config = {**config, "precision": precision}  # config.json records the precision that ran
-        self.config, self.resume, self.log = config, resume, log
-        # MultiWorkerMirroredStrategy has to exist before TensorFlow runs anything.
+        self.resume, self.log = resume, log
+        # MultiWorkerMirroredStrategy has to exist before TensorFlow runs anything (`auto` times steps).
         self.strategy = make_strategy(config["strategy"])
         self.chief = self.strategy.extended.should_checkpoint
         init_from = Path(config["init_from"]) if config["init_from"] and not resume else None
         if init_from is not None:
             init_checkpoint = check_run_folder(init_from, "--init-from", needs=("config.json", "split.json"))
         self.dataset = dataset = read_data(config, resume or init_from, log)
+        precision, why = resolve_precision(config["precision"], config, dataset.image_shape, "training")
+        self.config = config = {**config, "precision": precision}  # config.json records the precision that ran
         log(f"precision: {precision}{why}")
         replicas = self.strategy.num_replicas_in_sync
         if config["strategy"] != "default":

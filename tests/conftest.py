@@ -1,5 +1,6 @@
 """Shared fixtures: small synthetic face folders in the LFW part-labels layout."""
 import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -8,6 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# `--precision auto` keeps its verdicts in a scratch folder of this test session, not the user's cache.
+os.environ.setdefault("FACE_SEGMENTATION_CACHE", tempfile.mkdtemp(prefix="precision-cache-"))
 
 
 def user_environment():

@@ -64,7 +64,8 @@ def test_tiny_run_gives_consistent_figures_for_both_precisions_and_the_tf1_peer(
     assert result["machine"]["cpu"] == model
     assert result["machine"]["bf16_flags"] == [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     assert result["machine"]["bf16_native"] == cpu_features.has_native_bf16()
-    assert result["machine"]["auto_precision"] == ("bf16" if cpu_features.has_native_bf16() else "fp32")
+    assert result["faster"] == {kind: max(("fp32", "bf16"), key=lambda p: result[p][f"{kind}_img_per_s"]["median"])
+                                for kind in ("train", "infer")}
     judged = {t["target"]: t for t in result["targets"]}
     assert judged["training fp32 >= 1.0x TF1-graph peer"]["met"] is None  # the peers run another network
     folder = judged["folder fp32 >= 0.8x raw inference fp32"]
@@ -105,15 +106,35 @@ def test_a_target_is_met_only_beyond_the_spread():
     assert bench.target_row("RSS", memory, "<=", 3072, "not judged: batch 4")["met"] is None
 
 
-def test_table_states_whether_bf16_is_native():
-    with_bf16 = {"cpu": "AMD EPYC 9R14", "cores": 2, "bf16_flags": ["avx512_bf16"], "bf16_native": True,
-                 "auto_precision": "bf16"}
-    without = {"cpu": "Intel(R) Xeon(R) CPU @ 2.50GHz", "cores": 2, "bf16_flags": [], "bf16_native": False,
-               "auto_precision": "fp32"}
-    assert bench.bf16_line(with_bf16) == ("CPU: AMD EPYC 9R14, 2 cores; native bf16: yes (avx512_bf16); "
-                                          "`--precision auto` runs bf16 here.")
-    assert bench.bf16_line(without) == ("CPU: Intel(R) Xeon(R) CPU @ 2.50GHz, 2 cores; native bf16: no (none of "
-                                        "avx512_bf16, amx_bf16: bf16 is emulated); `--precision auto` runs fp32 here.")
+def test_table_states_whether_bf16_is_native_and_which_precision_was_faster():
+    with_bf16 = {"cpu": "AMD EPYC 9R14", "cores": 2, "bf16_flags": ["avx512_bf16"], "bf16_native": True}
+    without = {"cpu": "Intel(R) Xeon(R) CPU @ 2.50GHz", "cores": 2, "bf16_flags": [], "bf16_native": False}
+    assert bench.bf16_line(with_bf16, {"train": "bf16", "infer": "fp32"}) == (
+        "CPU: AMD EPYC 9R14, 2 cores; native bf16: yes (avx512_bf16); the faster here, which `--precision auto` "
+        "measures and runs: bf16 for training, fp32 for inference.")
+    assert bench.bf16_line(without, {"train": "fp32", "infer": "fp32"}) == (
+        "CPU: Intel(R) Xeon(R) CPU @ 2.50GHz, 2 cores; native bf16: no (none of avx512_bf16, amx_bf16: bf16 is "
+        "emulated); `--precision auto` runs fp32 here without measuring.")
+
+
+def figures(train, infer):
+    return {"train_img_per_s": bench.spread(train), "infer_img_per_s": bench.spread(infer)}
+
+
+def test_bf16_targets_are_judged_only_where_bf16_is_the_faster():
+    peer = figures([10.0, 10.0], [10.0, 10.0])
+    result = {"fp32": figures([20.0, 21.0], [40.0, 41.0]), "bf16": figures([30.0, 31.0], [20.0, 21.0]),
+              "peers": {"tf1_graph": peer}, "config": {"batch_size": 100}}
+    for precision in ("fp32", "bf16"):
+        result[precision].update(folder_ratio=bench.ratio_spread([1.0], [1.0]), peak_rss_mb=bench.spread([1.0]))
+    result["faster"] = bench.faster(result)
+    assert result["faster"] == {"train": "bf16", "infer": "fp32"}
+    result["ratios"] = bench.ratios(result)
+    judged = {t["target"]: t for t in bench.targets(result, comparable=True)}
+    assert judged["training bf16 >= 1.5x TF1-graph peer"]["met"] is True  # bf16 trains faster: judged
+    slower = judged["raw inference bf16 >= 1.8x TF1-graph peer"]
+    assert slower["met"] is None and "bf16 infers slower than fp32" in slower["not_judged"]
+    assert judged["training fp32 >= 1.0x TF1-graph peer"]["met"] is True
 
 
 def test_missing_torch_python_is_named(tmp_path, capsys):

@@ -12,30 +12,34 @@ from conftest import TINY, run_folders
 from runs.run_folder import read_json
 
 
-@pytest.mark.parametrize("flags, expected", [
-    ([], "fp32"), (["avx512_bf16"], "bf16"), (["amx_bf16"], "bf16"), (["avx512_bf16", "amx_bf16"], "bf16")])
-def test_auto_is_bf16_only_where_the_cpu_has_it(monkeypatch, flags, expected):
-    monkeypatch.setattr(config.cpu_features, "bf16_flags", lambda *_: flags)
-    precision, note = config.resolve_precision("auto")
-    assert precision == expected and note.startswith(" (auto: ")
-    assert all(flag in note for flag in flags)
-    # An explicit choice is kept whatever the CPU, with nothing to explain.
+def cpu(monkeypatch, tmp_path, flags, bf16_seconds=0.5):
+    """This CPU as one with `flags`, where bf16 takes `bf16_seconds` per call to fp32's 1 s; a cache of its own."""
+    monkeypatch.setenv(config.auto_precision.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(config.auto_precision.cpu_features, "read_cpu", lambda *_: ("Test CPU", set(flags)))
+    monkeypatch.setattr(config.auto_precision, "time_both", lambda *_: {"fp32": 1.0, "bf16": bf16_seconds})
+
+
+def test_an_explicit_precision_is_kept_with_nothing_to_explain():
     assert config.resolve_precision("fp32") == ("fp32", "") and config.resolve_precision("bf16") == ("bf16", "")
 
 
-@pytest.mark.parametrize("flags, expected", [([], "fp32"), (["avx512_bf16"], "bf16")])
+@pytest.mark.parametrize("flags, bf16_seconds, expected", [
+    ([], 0.5, "fp32"), (["avx512_bf16"], 0.5, "bf16"), (["avx512_bf16"], 2.0, "fp32")])
 def test_training_and_evaluate_run_and_report_the_precision_auto_chose(face_folder, tmp_path, monkeypatch, capsys,
-                                                                       flags, expected):
-    monkeypatch.setattr(config.cpu_features, "bf16_flags", lambda *_: flags)
+                                                                       flags, bf16_seconds, expected):
+    cpu(monkeypatch, tmp_path, flags, bf16_seconds)
     out = tmp_path / "save"
     assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--precision", "auto",
                     "--out", str(out)]) == 0
-    assert f"precision: {expected} (auto: " in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"precision: {expected} (auto: " in printed
+    assert ("training step took" in printed) == bool(flags)  # training times its own step
     [run] = run_folders(out)
     assert read_json(run / "config.json")["precision"] == expected  # the one that ran, not "auto"
 
     assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["precision"] == expected
+    result = json.loads(capsys.readouterr().out)
+    assert result["precision"] == expected and result["precision_note"].startswith(" (auto: ")
     assert ca.main(["evaluate", "--model-dir", str(run), "--data", str(face_folder), "--precision", "fp32"]) == 0
     assert "\nprecision: fp32\n" in capsys.readouterr().out
 
@@ -45,9 +49,10 @@ def test_auto_builds_the_model_in_the_chosen_dtype(face_folder, tmp_path, monkey
     out = tmp_path / "save"
     assert ca.main(["--data", str(face_folder), *TINY, "--max-steps", "1", "--out", str(out)]) == 0
     [run] = run_folders(out)
-    monkeypatch.setattr(config.cpu_features, "bf16_flags", lambda *_: ["amx_bf16"])
+    cpu(monkeypatch, tmp_path, ["amx_bf16"])
     model, run_config = load_trained(run)
     assert run_config["precision"] == "bf16" and model.compute_dtype.name == "bfloat16"
+    assert "forward pass took 0.50x" in run_config["precision_note"]
     model, run_config = load_trained(run, "fp32")
     assert run_config["precision"] == "fp32" and model.compute_dtype.name == "float32"
 

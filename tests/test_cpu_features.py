@@ -56,9 +56,3 @@ def test_this_machine_is_read():
     assert model and flags
     assert cpu_features.has_native_bf16() == any(flag in flags for flag in cpu_features.BF16_FLAGS)
 
-
-def test_auto_precision_is_bf16_only_with_native_bf16(tmp_path):
-    assert cpu_features.auto_precision(write(tmp_path, ZEN4)) == ("bf16", " (auto: this CPU has avx512_bf16)")
-    assert cpu_features.auto_precision(write(tmp_path, SAPPHIRE_RAPIDS))[0] == "bf16"
-    assert cpu_features.auto_precision(write(tmp_path, SKYLAKE)) == ("fp32", " (auto: this CPU has no native bf16)")
-    assert cpu_features.auto_precision(tmp_path / "missing")[0] == "fp32"
