@@ -2,9 +2,11 @@
 
 MTCNN's full search (face_detection.detect_faces) runs on the first frame and then every DETECT_EVERY
 frames, and only starts tracks: each face it finds that no track is on becomes one. On every other
-frame each track is followed from where it was by MTCNN's last stage (ONet) alone: a square patch
-around its previous box, turned upright by the face's roll, gives its new box, landmarks and a
-confidence for the cost of one small network on a 48x48 patch instead of the whole image pyramid.
+frame each track is followed by MTCNN's last stage (ONet) alone: a square patch around where its face
+should be (its last box moved on by its last motion), turned upright by the face's roll, gives its new
+box, landmarks and a confidence for the cost of one small network on a 48x48 patch instead of the
+whole image pyramid; a second pass on the patch around that box centres the face (FOLLOW_PASSES).
+A track lost between searches brings the next search forward to the next frame.
 ONet was trained on upright faces, so the turned patch also follows faces tilted further than the
 upright search finds. A track whose face ONet is no longer sure of (FOLLOW_CONFIDENCE) is dropped; its
 face is found again by a later search, under a new id. The landmarks, which frame the face for the
@@ -24,10 +26,20 @@ from faces.smoothing import OneEuroFilter
 DETECT_EVERY = 6
 # ONet's confidence under which a followed face counts as lost.
 FOLLOW_CONFIDENCE = 0.5
+# ONet passes per followed face and frame: the first looks where the face should be, the second at the
+# box the first found, where the face sits in the middle of the patch as ONet was trained to see it.
+FOLLOW_PASSES = 2
+# ... but only for faces the first pass found moved by more than this share of their size: a face that
+# is where it was expected sits in the middle of its patch already.
+REFINE_SHIFT = 0.05
+# With tilted_faces, the search of every TURNED_EVERY-th search also turns the frame (-25 and +25
+# degrees), which doubles its cost; the first search always does. Tracks follow faces as they tilt,
+# so only faces entering the picture tilted wait for it.
+TURNED_EVERY = 3
 # One Euro settings for the landmarks: cutoff in Hz when still, and how fast it rises with speed in
 # face sizes per second.
 MIN_CUTOFF = 1.0
-BETA = 1.0
+BETA = 10.0
 DEFAULT_FPS = 30.0
 PATCH_SIDE = 48  # ONet's input
 # Gray of the patch beyond the frame's edge: 0 once MTCNN normalises pixels, as its crop_and_resize pads.
@@ -48,7 +60,17 @@ class Track:
 
     def __init__(self, track_id, centre, side, angle):
         self.track_id, self.centre, self.side, self.angle = track_id, centre, side, angle
+        self.motion = np.zeros(2)  # of the centre over the last frame
         self.smoother = OneEuroFilter(MIN_CUTOFF, BETA)
+
+    def predict(self):
+        """Move the square on by the last frame's motion: where the face should be now."""
+        self.last_centre = self.centre
+        self.centre = self.predicted = self.centre + self.motion
+
+    def moved(self):
+        """Record the motion once the face is found."""
+        self.motion = self.centre - self.last_centre
 
     def box(self):
         """The upright box around the track's turned square."""
@@ -67,6 +89,7 @@ class Tracker:
     def reset(self):
         """Forget every track (a new stream); track ids start again from 1."""
         self.tracks, self.frames, self.next_id, self.shape = [], 0, 1, None
+        self.since_search, self.searches = None, 0  # frames since the last full search (None: none yet)
 
     def step(self, frame, time=None):
         """TrackedFaces of an 8-bit BGR or gray frame, most confident first. `time` in seconds (default:
@@ -81,14 +104,23 @@ class Tracker:
         rgb = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else cv2.COLOR_BGR2RGB)
         small = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
 
+        for track in self.tracks:
+            track.predict()
         found = follow(small, scale, self.tracks)
+        for track in self.tracks:
+            track.moved()
         kept = [(track, face) for track, face in zip(self.tracks, found)
                 if face.confidence >= FOLLOW_CONFIDENCE and face_detection.covers((0, 0, width, height), face.centre)]
         kept = without_duplicates(kept)
-        if self.frames % self.detect_every == 0:
-            for face in face_detection.detect_faces(frame, self.min_face, self.min_confidence, self.tilted_faces):
+        if self.search_due():
+            turned = self.tilted_faces and self.searches % TURNED_EVERY == 0
+            for face in face_detection.detect_faces(frame, self.min_face, self.min_confidence, turned):
                 if not face_detection.on_a_face(face, [known for _, known in kept]):
                     kept.append((self.started(face), face))
+            self.since_search, self.searches = 0, self.searches + 1
+        elif len(kept) < len(self.tracks):
+            self.since_search = self.detect_every - 1  # a face lost: search the next frame
+        self.since_search += 1
         self.tracks = [track for track, _ in kept]
         self.frames += 1
 
@@ -97,6 +129,11 @@ class Tracker:
             landmarks = track.smoother(face.landmarks, time, scale=track.side).reshape(face.landmarks.shape)
             faces.append(TrackedFace(face.box, face.confidence, landmarks, track.track_id))
         return sorted(faces, key=lambda face: -face.confidence)
+
+    def search_due(self):
+        """Whether this frame gets a full search: the first, every detect_every-th after the last search,
+        and the one after a track was lost."""
+        return self.since_search is None or self.since_search >= self.detect_every
 
     def started(self, face):
         """A new track on a face the search found: looked for next in the square of its box, upright as its eyes."""
@@ -131,6 +168,17 @@ def follow(small, scale, tracks):
     square to ONet's box (made square, as MTCNN squares RNet's boxes for ONet)."""
     if not tracks:
         return []
+    faces = follow_once(small, scale, tracks)
+    for _ in range(FOLLOW_PASSES - 1):
+        again = [k for k, track in enumerate(tracks)
+                 if np.hypot(*(track.centre - track.predicted)) > REFINE_SHIFT * track.side]
+        for k, face in zip(again, follow_once(small, scale, [tracks[k] for k in again]) if again else []):
+            faces[k] = face
+    return faces
+
+
+def follow_once(small, scale, tracks):
+    """One ONet pass of follow() over every track, in one batch."""
     patches, squares = [], []
     for track in tracks:
         # MTCNN's own pixel conventions, in `small`'s pixels: the box [x0, x1] is sampled at x0 + i (x1 - x0) / 47.

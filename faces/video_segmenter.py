@@ -1,7 +1,11 @@
 """The stream object: frames in, each frame's mask and tracked faces out, as segment_faces gives a photo's.
 
 Faces come from the Tracker (tracking.py) instead of a full search per frame; each is framed on its
-smoothed landmarks, segmented and pasted back exactly as a photo's faces are (faces/framing.py). infer.py
+smoothed landmarks and pasted back as a photo's faces are (faces/framing.py). The model runs on every
+SEGMENT_EVERY-th frame (and on a new track's first): a face's crop is aligned to the template, so it
+changes little from one frame to the next, and in between its last probabilities are pasted on the
+face where it is now. Each track's crop probabilities are averaged over time (PROBABILITY_WEIGHT of
+the newest), which steadies the mask's edge. infer.py
 builds it on a model directory (infer.VideoSegmenter); here it takes the loaded model itself, so that
 the arrows stay one way (infer -> faces).
 """
@@ -12,6 +16,11 @@ from faces import face_alignment
 from faces import face_detection
 from faces.framing import Framer, FramedFace, classes_of
 from faces import tracking, video_files
+
+# The model runs on every SEGMENT_EVERY-th frame of a track.
+SEGMENT_EVERY = 2
+# Weight of the newest crop probabilities in each track's running average.
+PROBABILITY_WEIGHT = 0.5
 
 
 class FramedTrack(FramedFace):
@@ -36,14 +45,19 @@ class VideoSegmenter:
 
     def __init__(self, forward, size, num_classes, threshold=0.5, min_face=face_detection.DEFAULT_MIN_FACE,
                  min_confidence=face_detection.DEFAULT_MIN_CONFIDENCE, tilted_faces=True,
-                 detect_every=tracking.DETECT_EVERY, fps=tracking.DEFAULT_FPS):
+                 detect_every=tracking.DETECT_EVERY, fps=tracking.DEFAULT_FPS, segment_every=None,
+                 probability_weight=None):
         self.forward, self.size, self.num_classes, self.threshold = forward, size, num_classes, threshold
+        self.segment_every = SEGMENT_EVERY if segment_every is None else segment_every
+        self.probability_weight = PROBABILITY_WEIGHT if probability_weight is None else probability_weight
         self.framer = Framer(size)
         self.tracker = tracking.Tracker(min_face, min_confidence, tilted_faces, detect_every, fps)
+        self.reset()
 
     def reset(self):
         """Forget the tracks: the next frame starts a new stream."""
         self.tracker.reset()
+        self.probabilities, self.frames = {}, 0  # track id -> its averaged crop probabilities
 
     @property
     def tracks_started(self):
@@ -56,14 +70,29 @@ class VideoSegmenter:
         faces = self.tracker.step(frame, time)
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         framed = [FramedTrack(face, *face_alignment.aligned_crop(gray, face.landmarks, self.size)) for face in faces]
-        if framed:
-            probabilities = self.forward(np.stack([face.crop for face in framed])[..., None]).numpy()
-        else:
-            probabilities = np.zeros((0, *self.size, self.num_classes), np.float32)
-        photo_probs = self.framer.unframe(gray.shape, probabilities, framed, self.num_classes)
+        photo_probs = self.framer.unframe(gray.shape, self.crop_probabilities(framed), framed, self.num_classes)
+        self.frames += 1
         for face in framed:
             face.measure(self.threshold)
         return classes_of(photo_probs, self.threshold), framed
+
+    def crop_probabilities(self, framed):
+        """[N, h, w, C] probabilities of the faces' crops: the model's on the frames it runs (on a new
+        track's crop on any frame), averaged with the track's earlier ones; the track's last otherwise."""
+        if self.frames % self.segment_every == 0:
+            run = framed
+        else:
+            run = [face for face in framed if face.track_id not in self.probabilities]
+        if run:
+            fresh = self.forward(np.stack([face.crop for face in run])[..., None]).numpy()
+            for face, probs in zip(run, fresh):
+                earlier = self.probabilities.get(face.track_id)
+                self.probabilities[face.track_id] = (probs if earlier is None else
+                                                     earlier + self.probability_weight * (probs - earlier))
+        self.probabilities = {face.track_id: self.probabilities[face.track_id] for face in framed}
+        if not framed:
+            return np.zeros((0, *self.size, self.num_classes), np.float32)
+        return np.stack([self.probabilities[face.track_id] for face in framed])
 
     def clip(self, path):
         """(frame, mask, faces) for each frame of the video file at `path`, read as a stream, as a new

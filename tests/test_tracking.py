@@ -127,3 +127,35 @@ def test_no_face_no_track():
     for _ in range(8):
         assert tracker.step(np.full((240, 320, 3), 120, np.uint8)) == []
     assert tracker.tracks == [] and tracker.next_id == 1
+
+
+def test_a_lost_track_brings_the_next_search_to_the_next_frame(real_data, searches):
+    tracker = tracking.Tracker(detect_every=1000)
+    face = [(NAMES[0], (160, 120), 150, 0.0)]
+    for index in range(8):
+        frame, _ = frame_of(real_data, [] if index == 3 else face)
+        tracker.step(frame)
+    # The first frame's search; the face gone on frame 3 drops its track, so frame 4 searches and finds it.
+    assert searches == [0, 1]
+    assert [track.track_id for track in tracker.tracks] == [2]
+
+
+def test_the_turned_passes_run_on_every_turned_every_th_search(real_data, monkeypatch):
+    turned = []
+    search = face_detection.detect_faces
+    monkeypatch.setattr(face_detection, "detect_faces", lambda *args: turned.append(args[3]) or search(*args))
+    tracker = tracking.Tracker(detect_every=2)
+    frame, _ = frame_of(real_data, [(NAMES[0], (160, 120), 150, 0.0)])
+    for _ in range(2 * 3 * tracking.TURNED_EVERY):
+        tracker.step(frame)
+    assert turned == [index % tracking.TURNED_EVERY == 0 for index in range(3 * tracking.TURNED_EVERY)]
+    assert tracking.Tracker(tilted_faces=False).tilted_faces is False
+
+
+def test_a_fast_face_is_followed_where_its_motion_takes_it(real_data):
+    """22 pixels a frame, a fifth of the face's size: ONet on the patch where the face was loses it (on
+    every fourth frame, without the motion), on the patch where its motion takes it does not."""
+    tracker = tracking.Tracker(detect_every=1000)
+    frames, _ = moving_clip(real_data, [(NAMES[0], (60, 120), (60 + 11 * 22, 120), 110, 0.0)], frames=12)
+    ids = [[face.track_id for face in tracker.step(frame)] for frame in frames]
+    assert ids == [[1]] * 12

@@ -83,3 +83,49 @@ def test_overlay_numbers_each_face_by_its_track_id(real_data, segmenter):
     numbered = photo_outputs.overlay_image(frame, mask, faces)
     assert np.array_equal(photo_outputs.overlay_image(frame, mask, faces, numbers=[1]), numbered)
     assert not np.array_equal(photo_outputs.overlay_image(frame, mask, faces, numbers=[7]), numbered)
+
+
+class CountingForward:
+    """A stand-in model: each call gives every crop the same probability, 0.2 more than the last call's,
+    and records the batch size."""
+
+    def __init__(self):
+        self.batches = []
+
+    def __call__(self, crops):
+        self.batches.append(len(crops))
+        value = 0.2 * len(self.batches)
+        return DoneTensor(np.full((*crops.shape[:3], 1), value, np.float32))
+
+
+class DoneTensor:
+    def __init__(self, array):
+        self.array = array
+
+    def numpy(self):
+        return self.array
+
+
+def test_the_model_runs_every_segment_every_frames_and_averages_each_track(real_data):
+    from faces.video_segmenter import VideoSegmenter
+    forward = CountingForward()
+    segmenter = VideoSegmenter(forward, (128, 128), 1, segment_every=2, probability_weight=0.5)
+    frames, _ = moving_clip(real_data, TWO_FACES[:1], frames=5)
+    crops = []
+    for frame in frames:
+        faces = segmenter.step(frame)[1]
+        crops.append(float(faces[0].probabilities.mean()))
+    # Frames 0, 2, 4 run the model (0.2, 0.4, 0.6 from the stand-in); 1 and 3 paste the track's last average.
+    assert forward.batches == [1, 1, 1]
+    assert crops == pytest.approx([0.2, 0.2, 0.3, 0.3, 0.45])
+
+
+def test_a_new_track_is_segmented_on_its_first_frame_even_between_model_frames(real_data):
+    from faces.video_segmenter import VideoSegmenter
+    forward = CountingForward()
+    segmenter = VideoSegmenter(forward, (128, 128), 1, segment_every=1000, detect_every=1)
+    empty = np.full((240, 320, 3), 120, np.uint8)
+    segmenter.step(empty)  # frame 0: the model's frame, and no face
+    frame, _ = frame_of(real_data, [(NAMES[0], (160, 120), 150, 0.0)])
+    faces = segmenter.step(frame)[1]
+    assert forward.batches == [1] and faces[0].probabilities.mean() == pytest.approx(0.2)
