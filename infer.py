@@ -53,7 +53,8 @@ def parse_args(argv):
     flag("inputs", nargs="+", metavar="INPUT",
          help="image or video file (.mp4 .avi .mov .mkv .webm: <name>_mask.mp4), or folder of them")
     flag("--model-dir", default=str(DEFAULT_MODEL_DIR),
-         help="pretrained/ or a training run folder save/<description>/<timestamp>/ (default: pretrained/)")
+         help="pretrained/, a training run folder save/<description>/<timestamp>/, or an export folder (its "
+              "SavedModel, or its model.onnx in ONNX Runtime when it holds only that) (default: pretrained/)")
     flag("--out", default=DEFAULT_OUT, help=f"output folder; folder structure is kept (default: {DEFAULT_OUT}/)")
     flag("--whole-image", action="store_true",
          help="resize each whole image to the model's input instead of finding faces: for photos framed like LFW")
@@ -83,8 +84,8 @@ def parse_args(argv):
     flag("--recursive", action="store_true", help="descend into subfolders of folder INPUTs")
     flag("--tta", default="none", choices=("none", "flip"), help="flip averages with the mirrored image (2x slower)")
     flag("--precision", default="auto", choices=PRECISIONS,
-         help="auto (default): bf16 where the CPU has it natively (AVX512-BF16, AMX), else fp32; "
-              "an export runs as it was exported")
+         help="auto (default): the faster of fp32 and bf16 for this model on this CPU (fp32 without native "
+              "bf16), measured once and cached; an export runs as it was exported")
     return parser.parse_args(argv)
 
 
@@ -98,6 +99,7 @@ def main(argv=None):
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    print(summary["precision"])
     count, videos = summary["faces"], summary["videos"]
     faces = "" if args.whole_image else f" ({count} face{'' if count == 1 else 's'})"
     done, rates = [], []
@@ -146,22 +148,35 @@ def segment_faces(image, model_dir=DEFAULT_MODEL_DIR, threshold=0.5, min_face=fa
     return classes_of(photo_probs, threshold), faces
 
 
-@functools.cache
 def loaded_model(model_dir, precision, tta):
     """(compiled forward, input size, number of classes) of a run folder or an export, loaded once per
     process."""
+    return loaded(model_dir, precision, tta)[:3]
+
+
+def precision_line(model_dir, precision, tta):
+    """The line saying which precision the model of loaded_model runs in, and why."""
+    return loaded(model_dir, precision, tta)[3]
+
+
+@functools.cache
+def loaded(model_dir, precision, tta):
+    """loaded_model's three and the precision_line."""
     if export.is_export(model_dir):
         if tta != "none":
             raise UsageError(f"{model_dir} is an export, which already holds its run's test-time augmentation: "
                              "drop --tta")
-        return export.load_exported(model_dir)
+        onnx = not (Path(model_dir) / "saved_model.pb").is_file()
+        runs_it = f"ONNX Runtime runs its {export.ONNX_FILE}" if onnx else "TensorFlow runs its SavedModel"
+        return (*export.load_exported(model_dir), f"precision: fp32 (an export: {runs_it} as exported)")
     model, config = load_trained(model_dir, precision, kinds=MODEL_DIRS)
     size = input_size(config)
     try:
         model.check_size(*size)
     except ValueError as error:
         raise UsageError(f"{Path(model_dir) / 'config.json'}: {error}") from None
-    return compiled_forward(model, size, tta), size, model.num_classes
+    line = f"precision: {config['precision']}{config['precision_note']}"
+    return compiled_forward(model, size, tta), size, model.num_classes, line
 
 
 class VideoSegmenter(video_segmenter.VideoSegmenter):
@@ -190,7 +205,8 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
 
     Unreadable files are reported through `log` and skipped. Returns a summary dict: `images` written,
     `faces` found in them, `no_face` (images without a face, default mode), `failed` paths, `seconds`
-    and `images_per_second` from the first read to the last write (model loading excluded), and `out`;
+    and `images_per_second` from the first read to the last write (model loading excluded), `out`, and
+    `precision`, the line saying which precision ran and why (precision_line);
     for the videos (faces/video_outputs.py) `videos`, `frames`, `tracks` and `frames_per_second`.
     Raises UsageError for a missing input, model or output folder, or a bad setting.
     """
@@ -251,6 +267,7 @@ def segment(inputs, model_dir=DEFAULT_MODEL_DIR, out=DEFAULT_OUT, threshold=0.5,
         clips = video_outputs.segment_videos(videos, segmenter, overlay, faces_json, frames, skip)
     return {"images": written, "faces": faces, "no_face": no_face + clips["no_face"], "failed": failed,
             "seconds": seconds, "images_per_second": written / seconds if seconds > 0 else 0.0, "out": f"{out}/",
+            "precision": precision_line(str(model_dir), precision, tta),
             "videos": clips["videos"], "frames": clips["frames"], "tracks": clips["tracks"],
             "frames_per_second": clips["frames"] / clips["seconds"] if clips["seconds"] > 0 else 0.0}
 

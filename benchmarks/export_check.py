@@ -1,10 +1,12 @@
-"""Does an export give the run's results, and what does int8 cost and buy? One JSON line, then a table.
+"""Does an export give the run's results, and what do int8 and ONNX cost and buy? One JSON line, then a table.
 
-`python benchmarks/export_check.py [--model-dir pretrained]` exports the run (with --int8) to a scratch
-folder, then scores a split (default: test) four ways: `evaluate` on the checkpoint, the SavedModel,
-the float32 TFLite model and the int8 TFLite model, each from uint8 images as the export takes them.
-The two TFLite models are then timed on the same images, one image per call (their fixed batch),
-alternating for --rounds rounds; the best round of each counts. See benchmarks/README.md.
+`python benchmarks/export_check.py [--model-dir pretrained]` exports the run (with --int8 and --onnx) to a
+scratch folder, then scores a split (default: test) five ways: `evaluate` on the checkpoint, the
+SavedModel, the float32 and int8 TFLite models and model.onnx in ONNX Runtime, each from uint8 images as
+the export takes them. Each format is then timed on the same images, one image per call and (the
+SavedModel and ONNX, which take any batch) BATCH per call, alternating for --rounds rounds; the best
+round of each counts. Target: ONNX Runtime within ONNX_TARGET of the SavedModel's pixel accuracy. See
+benchmarks/README.md.
 """
 import argparse
 import json
@@ -32,21 +34,24 @@ from runs.metrics import confusion_matrix, predicted_classes, scores  # noqa: E4
 EQUAL_DECIMALS = 4
 INT8_USABLE_LOSS_POINTS = 0.2
 SAVED_MODEL_BATCH = 32
+BATCH = 64
+ONNX_TARGET = 0.0005  # pixel accuracy (a fraction), ONNX Runtime against the SavedModel
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Accuracy of an export against evaluate, and int8 against "
-                                                 "float32 TFLite (accuracy and speed); one JSON line + a table.")
+    parser = argparse.ArgumentParser(description="Accuracy and speed of an export's formats (SavedModel, TFLite "
+                                                 "float32 and int8, ONNX) against evaluate; one JSON line + a table.")
     flag = parser.add_argument
     flag("--model-dir", default="pretrained", help="run folder or pretrained/ (default: pretrained)")
     flag("--data", help="data folder (default: the run's)")
     flag("--split", default="test", choices=SPLITS)
     flag("--calibration-images", type=int, default=export.CALIBRATION_IMAGES,
          help=f"training images the int8 model is calibrated on (default: {export.CALIBRATION_IMAGES})")
-    flag("--timing-images", type=int, default=100, help="images per timed round (default: 100)")
-    flag("--rounds", type=int, default=3, help="timed rounds per TFLite model, alternating (default: 3)")
-    flag("--warmup", type=int, default=5, help="untimed calls per TFLite model first (default: 5)")
-    flag("--threads", type=int, default=os.cpu_count(), help="TFLite interpreter threads (default: all cores)")
+    flag("--timing-images", type=int, default=128, help="images per timed round (default: 128)")
+    flag("--rounds", type=int, default=3, help="timed rounds per format, alternating (default: 3)")
+    flag("--warmup", type=int, default=5, help="untimed calls per format first (default: 5)")
+    flag("--threads", type=int, default=os.cpu_count(),
+         help="TFLite interpreter and ONNX Runtime threads (default: all cores)")
     flag("--json-out", help="also write the JSON line to this file")
     return parser.parse_args(argv)
 
@@ -74,31 +79,40 @@ def check(args):
         folder = Path(scratch) / "exported"
         started = time.perf_counter()
         export.export(args.model_dir, folder, int8=True, data=data, calibration_images=args.calibration_images,
-                      log=lambda message: None)
+                      log=lambda message: None, onnx=True)
         export_seconds = time.perf_counter() - started
         evaluated = evaluate(args.model_dir, data, args.split, precision="fp32")
         images, labels = split_examples(args.model_dir, config, data, args.split)
         num_classes = len(CLASS_NAMES[config["targets"]])
         forward, _, _ = export.load_exported(folder)
+        onnx_forward, _, _ = export.load_onnx(folder / export.ONNX_FILE, args.threads)
         runners = {kind: export.tflite_runner(folder / name, args.threads)
                    for kind, name in (("float32", export.FLOAT_TFLITE), ("int8", export.INT8_TFLITE))}
         accuracy = {
             "evaluate": evaluated["pixel_accuracy"],
-            "saved_model": pixel_accuracy(saved_model_classes(forward, images), labels, num_classes),
+            "saved_model": pixel_accuracy(batched_classes(forward, images), labels, num_classes),
             **{f"tflite_{kind}": pixel_accuracy(tflite_classes(run, images), labels, num_classes)
-               for kind, run in runners.items()}}
-        speed = tflite_speed(runners, images[:args.timing_images], args.rounds, args.warmup)
-        sizes = {name: os.path.getsize(folder / name) / 2**20 for name in (export.FLOAT_TFLITE, export.INT8_TFLITE)}
+               for kind, run in runners.items()},
+            "onnx": pixel_accuracy(batched_classes(onnx_forward, images), labels, num_classes)}
+        calls = {"saved_model": forward, "onnx": onnx_forward,
+                 **{f"tflite_{kind}": lambda batch, run=run: run(images=batch)["probabilities"]
+                    for kind, run in runners.items()}}
+        speed = speeds(calls, images[:args.timing_images], args.rounds, args.warmup)
+        sizes = {name: os.path.getsize(folder / name) / 2**20
+                 for name in (export.FLOAT_TFLITE, export.INT8_TFLITE, export.ONNX_FILE)}
         sizes["saved_model"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()
-                                   and p.suffix != ".tflite" and p.name != "README.md") / 2**20
+                                   and p.suffix not in (".tflite", ".onnx") and p.name != "README.md") / 2**20
     loss = 100 * (accuracy["tflite_float32"] - accuracy["tflite_int8"])
+    onnx_gap = accuracy["onnx"] - accuracy["saved_model"]
     return {"model_dir": str(args.model_dir), "data": str(data), "split": args.split, "images": len(images),
             "tta": config["tta"], "pixel_accuracy": accuracy,
             "equal_to_4_decimals": {kind: round(accuracy[kind], EQUAL_DECIMALS) == round(accuracy["evaluate"],
                                                                                          EQUAL_DECIMALS)
                                     for kind in ("saved_model", "tflite_float32")},
             "int8_loss_points": loss, "int8_usable": loss < INT8_USABLE_LOSS_POINTS,
-            "tflite_img_per_s": speed, "int8_speedup": speed["int8"] / speed["float32"],
+            "onnx_minus_saved_model": onnx_gap, "onnx_target": ONNX_TARGET, "onnx_met": abs(onnx_gap) <= ONNX_TARGET,
+            "img_per_s": speed, "batch": BATCH,
+            "int8_speedup": speed["tflite_int8"]["1"] / speed["tflite_float32"]["1"],
             "file_mb": sizes, "export_seconds": export_seconds, "calibration_images": args.calibration_images,
             "timing_images": min(args.timing_images, len(images)), "rounds": args.rounds, "threads": args.threads,
             "machine": {**machine_info(), "load_average_1m_at_start": load_start}}
@@ -116,8 +130,9 @@ def pixel_accuracy(classes, labels, num_classes):
     return scores(confusion_matrix(labels, classes, num_classes).numpy())["pixel_accuracy"]
 
 
-def saved_model_classes(forward, images):
-    """Class ids from the SavedModel's probabilities, by the rule evaluate uses."""
+def batched_classes(forward, images):
+    """Class ids from the probabilities of a batched forward pass (the SavedModel's or ONNX Runtime's),
+    by the rule evaluate uses."""
     return np.concatenate([predicted_classes(forward(images[i:i + SAVED_MODEL_BATCH])).numpy()
                            for i in range(0, len(images), SAVED_MODEL_BATCH)])
 
@@ -126,18 +141,21 @@ def tflite_classes(run, images):
     return np.concatenate([run(images=image[None])["classes"] for image in images])
 
 
-def tflite_speed(runners, images, rounds, warmup):
-    """Images per second of each TFLite runner, one image per call: the best of `rounds` alternating rounds."""
-    for run in runners.values():
-        for image in images[:warmup]:
-            run(images=image[None])
-    best = dict.fromkeys(runners, 0.0)
+def speeds(calls, images, rounds, warmup):
+    """{format: {"1": images/s one image per call, "BATCH": BATCH per call (formats of any batch)}}, the
+    best of `rounds` rounds in which every format and batch runs once in turn."""
+    jobs = [(kind, 1) for kind in calls] + [(kind, BATCH) for kind in calls if not kind.startswith("tflite")]
+    for kind, batch in jobs:
+        for start in range(0, min(warmup * batch, len(images)), batch):
+            calls[kind](images[start:start + batch])
+    best = {kind: {} for kind in calls}
     for _ in range(rounds):
-        for kind, run in runners.items():
+        for kind, batch in jobs:
             started = time.perf_counter()
-            for image in images:
-                run(images=image[None])
-            best[kind] = max(best[kind], len(images) / (time.perf_counter() - started))
+            for start in range(0, len(images), batch):
+                np.asarray(calls[kind](images[start:start + batch]))  # the result fetched, as a user would
+            rate = len(images) / (time.perf_counter() - started)
+            best[kind][str(batch)] = max(best[kind].get(str(batch), 0.0), rate)
     return best
 
 
@@ -151,24 +169,35 @@ def table(result):
         same = round(accuracy[kind], EQUAL_DECIMALS) == round(evaluated, EQUAL_DECIMALS)
         return f"{points:+.4f} points{' (equal to 4 decimals)' if same else ''}"
 
-    sizes, speed = result["file_mb"], result["tflite_img_per_s"]
-    rows = [("`evaluate` (checkpoint)", "evaluate", "", ""),
-            ("SavedModel", "saved_model", f"{sizes['saved_model']:.1f}", ""),
-            ("TFLite float32", "tflite_float32", f"{sizes[export.FLOAT_TFLITE]:.1f}", f"{speed['float32']:.1f}"),
-            ("TFLite int8", "tflite_int8", f"{sizes[export.INT8_TFLITE]:.1f}", f"{speed['int8']:.1f}")]
+    sizes, speed, batch = result["file_mb"], result["img_per_s"], result["batch"]
+
+    def rate(kind, per_call):
+        if kind == "evaluate":
+            return ""
+        return f"{speed[kind][per_call]:.1f}" if per_call in speed[kind] else "-"
+
+    rows = [("`evaluate` (checkpoint)", "evaluate", ""),
+            ("SavedModel (TensorFlow)", "saved_model", f"{sizes['saved_model']:.1f}"),
+            ("TFLite float32", "tflite_float32", f"{sizes[export.FLOAT_TFLITE]:.1f}"),
+            ("TFLite int8", "tflite_int8", f"{sizes[export.INT8_TFLITE]:.1f}"),
+            ("ONNX (ONNX Runtime)", "onnx", f"{sizes[export.ONNX_FILE]:.1f}")]
     machine = result["machine"]
     lines = [f"{result['model_dir']} on {result['split']} ({result['images']} images, tta {result['tta']}); "
-             f"{machine['cpu']}, {result['threads']} TFLite threads, load average {machine['load_average_1m_at_start']} "
-             f"at the start, {machine['load_average_1m']} at the end",
+             f"{machine['cpu']}, {machine['cores']} cores, {result['threads']} TFLite / ONNX Runtime threads, load "
+             f"average {machine['load_average_1m_at_start']} at the start, {machine['load_average_1m']} at the end",
              "",
-             "| model | size (MiB) | pixel accuracy | vs evaluate | TFLite img/s (1 image per call) |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {name} | {size} | {100 * accuracy[kind]:.4f}% | {versus(kind)} | {rate} |"
-              for name, kind, size, rate in rows]
+             "| model | size (MiB) | pixel accuracy | vs evaluate | img/s, 1 image per call | "
+             f"img/s, {batch} per call |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {size} | {100 * accuracy[kind]:.4f}% | {versus(kind)} | {rate(kind, '1')} | "
+              f"{rate(kind, str(batch))} |" for name, kind, size in rows]
     usable = "usable" if result["int8_usable"] else "not usable"
+    met = "met" if result["onnx_met"] else "NOT met"
     lines += ["", f"int8 against float32 TFLite: {result['int8_loss_points']:.2f} points lost, "
                   f"{result['int8_speedup']:.2f}x the speed; {usable} by the rule "
-                  f"(loses < {INT8_USABLE_LOSS_POINTS} points)."]
+                  f"(loses < {INT8_USABLE_LOSS_POINTS} points).",
+              f"ONNX Runtime against the SavedModel: pixel accuracy {result['onnx_minus_saved_model']:+.6f} "
+              f"(target: within {result['onnx_target']}): {met}."]
     return "\n".join(lines)
 
 

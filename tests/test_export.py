@@ -1,5 +1,6 @@
-"""runs/export.py on tiny runs trained once per module on synthetic 64x64 faces: the SavedModel and the
-TFLite models give the run's own predictions, for several kinds of description."""
+"""runs/export.py on tiny runs trained once per module on synthetic 64x64 faces: the SavedModel, the
+TFLite models and model.onnx (in ONNX Runtime) give the run's own predictions, for several kinds of
+description; and model.onnx of pretrained/ against its SavedModel on real faces."""
 import json
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def exported(request, faces, tmp_path_factory):
     """(run folder, export folder, uint8 test images [N, 64, 64, 1]) of one kind of run."""
     tmp = tmp_path_factory.mktemp("run")
     run = train_tiny(faces, tmp / "save", RUNS[request.param])
-    export.export(run, tmp / "exported", log=lambda message: None)
+    export.export(run, tmp / "exported", log=lambda message: None, onnx=True)
     _, images, _ = load_folder(faces)
     return run, tmp / "exported", images[:6, ..., None]
 
@@ -74,6 +75,31 @@ def test_float_tflite_gives_the_run_s_probabilities_one_image_at_a_time(exported
         np.testing.assert_allclose(out["probabilities"][0], probabilities, atol=1e-4)
 
 
+def test_onnx_gives_the_run_s_probabilities_and_classes_for_any_batch(exported):
+    import onnxruntime
+    run, folder, images = exported
+    session = onnxruntime.InferenceSession(str(folder / export.ONNX_FILE), providers=["CPUExecutionProvider"])
+    [given] = session.get_inputs()
+    assert (given.name, given.type, given.shape) == ("images", "tensor(uint8)", ["N", 64, 64, 1])
+    expected = run_predictions(run, images)
+    for batch in (1, len(images)):
+        probabilities, classes = session.run(["probabilities", "classes"], {"images": images[:batch]})
+        np.testing.assert_allclose(probabilities, expected[:batch], atol=1e-5)
+        assert classes.dtype == np.uint8 and classes.shape == (batch, 64, 64)
+        # Pixels at the threshold itself may fall either way in another runtime's arithmetic.
+        assert (classes != predicted_classes(expected[:batch]).numpy()).mean() < 1e-3
+
+
+def test_an_onnx_only_folder_runs_in_onnx_runtime(exported, tmp_path):
+    run, folder, images = exported
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / export.ONNX_FILE).write_bytes((folder / export.ONNX_FILE).read_bytes())
+    assert export.is_export(tmp_path / "onnx")
+    forward, size, num_classes = export.load_exported(tmp_path / "onnx")
+    assert size == (64, 64) and num_classes == load_trained(run, "fp32")[0].num_classes
+    np.testing.assert_allclose(forward(images).numpy(), run_predictions(run, images), atol=1e-5)
+
+
 def test_load_exported_gives_infer_a_batched_forward_pass(exported):
     run, folder, images = exported
     forward, size, num_classes = export.load_exported(folder)
@@ -92,6 +118,7 @@ def test_readme_names_input_outputs_and_both_ways_to_call(exported):
     assert "[N, 64, 64, 1]" in text and "[1, 64, 64, 1]" in text
     assert 'tf.saved_model.load("path/to/this/folder").signatures["serving_default"]' in text
     assert "get_signature_runner" in text and export.INT8_TFLITE not in text
+    assert 'onnxruntime.InferenceSession("path/to/this/folder/model.onnx")' in text and "[N, 64, 64, 1]" in text
     model, config = load_trained(run, "fp32")
     assert ("per-image standardisation" in text) == model.per_image_standardization
     assert ("mirrored image" in text) == (config["tta"] == "flip")
@@ -240,3 +267,95 @@ def test_infer_segments_with_an_export_as_with_its_run_folder(exported, tmp_path
     assert infer.main([str(photos), "--model-dir", str(folder), "--tta", "flip", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "drop --tta" in err
+
+
+def test_infer_runs_an_onnx_only_export_in_every_mode(exported, tmp_path, capsys):
+    import cv2
+
+    import infer
+    from faces import video_segmenter
+    run, folder, images = exported
+    onnx_only = tmp_path / "onnx"
+    onnx_only.mkdir()
+    (onnx_only / export.ONNX_FILE).write_bytes((folder / export.ONNX_FILE).read_bytes())
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, image in enumerate(images):
+        cv2.imwrite(str(photos / f"{i}.png"), image[..., 0])
+    for mode in (["--whole-image"], []):
+        for name, model_dir in (("saved", folder), ("onnx", onnx_only)):
+            out = tmp_path / f"{name}{len(mode)}"
+            assert infer.main([str(photos), "--model-dir", str(model_dir), *mode, "--out", str(out)]) == 0
+        if mode:  # the synthetic faces are too small for MTCNN: the face mode writes empty masks for both
+            printed = capsys.readouterr().out
+            assert "precision: fp32 (an export: ONNX Runtime runs its model.onnx as exported)" in printed
+        for i in range(len(images)):
+            masks = [cv2.imread(str(tmp_path / f"{name}{len(mode)}" / f"{i}_mask.png"), cv2.IMREAD_UNCHANGED)
+                     for name in ("saved", "onnx")]
+            assert (masks[0] != masks[1]).mean() < 1e-3, i
+    frame = cv2.cvtColor(cv2.resize(images[0, ..., 0], (160, 160)), cv2.COLOR_GRAY2BGR)
+    mask, _ = infer.VideoSegmenter(onnx_only).step(frame)
+    assert isinstance(infer.VideoSegmenter(onnx_only), video_segmenter.VideoSegmenter) and mask.shape == (160, 160)
+
+
+def onnx_model(path, input_type, shape):
+    """A one-Identity ONNX model taking `input_type` of `shape`, written to `path`."""
+    import onnx
+    from onnx import helper
+    given = helper.make_tensor_value_info("x", input_type, shape)
+    output = helper.make_tensor_value_info("probabilities", input_type, shape)
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["probabilities"])], "g", [given], [output])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+NOT_IMAGE_BATCHES = [("FLOAT", ["N", 10]), ("FLOAT", ["N", 64, 64, 1]), ("UINT8", [1, 64, 64, 1]),
+                     ("UINT8", ["N", 64, 64, 3])]
+
+
+@pytest.mark.parametrize("input_type, shape", NOT_IMAGE_BATCHES)
+def test_an_onnx_input_that_is_not_an_image_batch_is_refused_in_one_sentence(tmp_path, capsys, input_type, shape):
+    import onnx
+
+    import infer
+    (tmp_path / "model").mkdir()
+    onnx_model(tmp_path / "model" / export.ONNX_FILE, getattr(onnx.TensorProto, input_type), shape)
+    (tmp_path / "photo.png").write_bytes(b"")
+    assert infer.main([str(tmp_path / "photo.png"), "--model-dir", str(tmp_path / "model"), "--whole-image",
+                       "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a batch of uint8 grayscale images [N, H, W, 1]" in err
+    assert str(tmp_path / "model" / export.ONNX_FILE) in err
+
+
+def test_a_file_onnx_runtime_cannot_read_is_refused_in_one_sentence(tmp_path):
+    (tmp_path / export.ONNX_FILE).write_bytes(b"not a model")
+    with pytest.raises(UsageError, match="is not a model ONNX Runtime can load"):
+        export.load_exported(tmp_path)
+
+
+def test_missing_tf2onnx_is_one_sentence_and_nothing_is_written(face_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import tf2onnx now raises ImportError
+    assert ca.main(["export", "--model-dir", str(face_run), "--out", str(tmp_path / "exported"), "--onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --onnx needs the tf2onnx package: pip install tf2onnx (it is in requirements-dev.txt)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_of_pretrained_gives_the_saved_model_s_outputs_on_real_faces(real_data, tmp_path):
+    import onnxruntime
+    files = export.export(ROOT / "pretrained", tmp_path / "exported", log=lambda message: None, onnx=True)
+    assert export.ONNX_FILE in files
+    split = json.loads((ROOT / "pretrained" / "split.json").read_text())
+    images = np.stack([cv2_gray(real_data / "inputs" / f"{name}.jpg") for name in split["test"][:48]])[..., None]
+    serve = tf.saved_model.load(str(tmp_path / "exported")).signatures["serving_default"]
+    expected = serve(images=tf.constant(images))
+    session = onnxruntime.InferenceSession(str(tmp_path / "exported" / export.ONNX_FILE),
+                                           providers=["CPUExecutionProvider"])
+    probabilities, classes = session.run(["probabilities", "classes"], {"images": images})
+    assert np.abs(probabilities - expected["probabilities"].numpy()).max() < 1e-3
+    assert (classes != expected["classes"].numpy()).mean() < 1e-4
+
+
+def cv2_gray(path):
+    import cv2
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)

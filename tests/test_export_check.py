@@ -26,14 +26,21 @@ def test_tiny_run_scores_four_ways_and_times_both_tflite_models(tmp_path, capsys
     split = json.loads((run / "split.json").read_text())
     assert result["images"] == len(split["test"]) and result["data"] == str(faces)
     accuracy = result["pixel_accuracy"]
-    assert set(accuracy) == {"evaluate", "saved_model", "tflite_float32", "tflite_int8"}
+    assert set(accuracy) == {"evaluate", "saved_model", "tflite_float32", "tflite_int8", "onnx"}
     assert all(0 < value <= 1 for value in accuracy.values())
     # The SavedModel runs the same TensorFlow graph as evaluate.
     assert abs(accuracy["saved_model"] - accuracy["evaluate"]) < 1e-9 and result["equal_to_4_decimals"]["saved_model"]
     assert abs(result["int8_loss_points"] - 100 * (accuracy["tflite_float32"] - accuracy["tflite_int8"])) < 1e-9
-    assert result["tflite_img_per_s"]["float32"] > 0 and result["tflite_img_per_s"]["int8"] > 0
-    assert result["int8_speedup"] > 0 and result["file_mb"]["model_int8.tflite"] > 0
-    assert "| TFLite int8 |" in table and "int8 against float32 TFLite" in table
+    assert result["onnx_minus_saved_model"] == accuracy["onnx"] - accuracy["saved_model"]
+    assert result["onnx_met"] == (abs(result["onnx_minus_saved_model"]) <= 0.0005)
+    speed = result["img_per_s"]
+    assert {kind: sorted(rates) for kind, rates in speed.items()} == {
+        "saved_model": ["1", "64"], "onnx": ["1", "64"], "tflite_float32": ["1"], "tflite_int8": ["1"]}
+    assert all(rate > 0 for rates in speed.values() for rate in rates.values())
+    assert result["int8_speedup"] == speed["tflite_int8"]["1"] / speed["tflite_float32"]["1"]
+    assert result["file_mb"]["model_int8.tflite"] > 0 and result["file_mb"]["model.onnx"] > 0
+    assert "| TFLite int8 |" in table and "| ONNX (ONNX Runtime) |" in table and "int8 against float32 TFLite" in table
+    assert "ONNX Runtime against the SavedModel: pixel accuracy" in table and "img/s, 64 per call" in table
 
 
 def test_missing_model_dir_is_one_sentence(tmp_path, capsys):

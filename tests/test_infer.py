@@ -13,6 +13,7 @@ import pytest
 import convolutional_autoencoder as ca
 from faces import photo_outputs
 import infer
+from runs import auto_precision
 from runs.evaluation import load_trained, predict
 from conftest import ROOT, make_face_folder, synthetic_face, tilted_scene, user_environment
 
@@ -98,6 +99,23 @@ def test_good_folder_exits_0(model_dir, tmp_path, capsys):
     write_good_images(tmp_path / "photos")
     assert infer.main([str(tmp_path / "photos"), "--model-dir", str(model_dir), "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_the_command_line_says_first_which_precision_ran_and_why(model_dir, tmp_path, capsys, monkeypatch):
+    write_good_images(tmp_path / "photos")
+    assert infer.main([str(tmp_path / "photos"), "--model-dir", str(model_dir), "--precision", "bf16",
+                       "--out", str(tmp_path / "out")]) == 0
+    precision, summary = capsys.readouterr().out.splitlines()
+    assert precision == "precision: bf16" and summary.startswith("segmented ")
+    # A CPU with native bf16 on which bf16 is the slower (as on some Xeons), with a cache of its own.
+    monkeypatch.setattr(auto_precision.cpu_features, "read_cpu", lambda *_: ("Test CPU", {"avx512_bf16"}))
+    monkeypatch.setattr(auto_precision, "time_both", lambda *_: {"fp32": 1.0, "bf16": 2.0})
+    monkeypatch.setenv(auto_precision.CACHE_ENV, str(tmp_path / "cache"))
+    infer.loaded.cache_clear()
+    assert infer.main([str(tmp_path / "photos"), "--model-dir", str(model_dir), "--out", str(tmp_path / "out")]) == 0
+    precision = capsys.readouterr().out.splitlines()[0]
+    assert precision.startswith("precision: fp32 (auto: bf16's forward pass took 2.00x fp32's time on this CPU; ")
+    infer.loaded.cache_clear()  # the model of this fake CPU is not for the other tests
 
 
 def test_mask_follows_the_probabilities_resized_to_the_photo(model_dir, tmp_path):
