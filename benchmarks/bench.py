@@ -93,12 +93,17 @@ def main(argv=None):
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    report(result, table(result), args.json_out)
+    return 0
+
+
+def report(result, tables, json_out=None):
+    """Print the result as one JSON line, then its tables; also write the line to `json_out` if given."""
     line = json.dumps(result)
     print(line)
-    print(table(result))
-    if args.json_out:
-        Path(args.json_out).write_text(line + "\n")
-    return 0
+    print(tables)
+    if json_out:
+        Path(json_out).write_text(line + "\n")
 
 
 def run(args):
