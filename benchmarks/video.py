@@ -26,7 +26,7 @@ at one --precision (default fp32). Per mode:
                   face is found on it (a face whose box centre lies on the picture)
     track jumps   (video) tracks whose face was on more than one picture
 
-Prints one JSON line, then a markdown table and the targets of issue 41.
+Prints one JSON line, then a markdown table and the targets.
 
     python benchmarks/video.py                          # 12 clips of 150 frames from the test split
     python benchmarks/video.py --split validation       # for choosing the tracker's settings
@@ -394,7 +394,7 @@ def cpu_name():
 
 
 def targets(result):
-    """{target: met}: issue 41's targets on this run's figures."""
+    """{target: met}: the video targets on this run's figures."""
     video, photo, ci = result["video"], result["photo"], result["face_iou_ci95"]
     waits = video["refound_frames"]
     two_faces = video["frames_per_second_two_faces"]
