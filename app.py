@@ -54,6 +54,8 @@ def main(argv=None):
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    first = next(iter(segmenter.model_dirs.values()))  # model_dir's own model
+    print(infer.precision_line(str(first), args.precision, "none"), flush=True)
     page = build(segmenter)
     page.queue(max_size=64)
     try:
