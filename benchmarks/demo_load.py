@@ -75,16 +75,6 @@ def still_answers(url):
     return summary.startswith("1 face found")
 
 
-def cpu_name(cpuinfo="/proc/cpuinfo"):
-    """'AMD EPYC (family 25 model 17)': the model name alone does not tell one EPYC from another."""
-    model, _ = cpu_features.read_cpu(cpuinfo)
-    fields = {}
-    for line in Path(cpuinfo).read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    return f"{model} (family {fields.get('cpu family')} model {fields.get('model')})"
-
-
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.clients < 1 or args.photos < 1:
@@ -100,7 +90,7 @@ def main(argv=None):
     finally:
         if server:
             server.stop()
-    cpu = cpu_name()
+    cpu = cpu_features.cpu_name()
     bf16 = cpu_features.has_native_bf16()
     result = {"benchmark": "demo_load", "cpu": cpu, "cores": os.cpu_count(),
               "load_average_at_start": load_before, "clients": args.clients, "photos_per_client": args.photos,

@@ -338,9 +338,14 @@ def track_jumps(found, on):
     return sum(len(pictures) > 1 for pictures in pictures_of.values())
 
 
+def clip_iou(scores):
+    """A mode's face IoU pooled over one clip's frames."""
+    return scores["intersection"] / max(1, scores["union"])
+
+
 def summary(clips, args):
     """The JSON result: per mode the pooled and per-clip figures, intervals over clips, targets."""
-    ious = np.array([[clip[mode]["intersection"] / max(1, clip[mode]["union"]) for mode in MODES] for clip in clips])
+    ious = np.array([[clip_iou(clip[mode]) for mode in MODES] for clip in clips])
     statistics = {mode: lambda drawn, i=i: drawn[:, i].mean() for i, mode in enumerate(MODES)}
     statistics["video_minus_photo"] = lambda drawn: (drawn[:, 0] - drawn[:, 1]).mean()
     ci = bootstrap.intervals(ious, statistics)
@@ -360,7 +365,7 @@ def summary(clips, args):
             "returns": len(waits), "refound_frames": waits,
         }
     changed, face = (sum(clip["exact"]["flicker"][key] for clip in clips) for key in ("changed", "face"))
-    result["exact"] = {"face_iou": float(np.mean([c["exact"]["intersection"] / max(1, c["exact"]["union"]) for c in clips])),
+    result["exact"] = {"face_iou": float(np.mean([clip_iou(clip["exact"]) for clip in clips])),
                        "flicker": changed / face if face else None}
     result["video"]["track_jumps"] = sum(clip["video"]["track_jumps"] for clip in clips)
     result["video"]["tracks"] = sum(clip["video"]["tracks"] for clip in clips)
@@ -372,25 +377,11 @@ def summary(clips, args):
         "follow_confidence": tracking.FOLLOW_CONFIDENCE, "min_cutoff": tracking.MIN_CUTOFF, "beta": tracking.BETA,
         "turned_every": tracking.TURNED_EVERY, "segment_every": args.segment_every,
         "probability_weight": args.probability_weight,
-        "seed": args.seed, "model_dir": str(args.model_dir), "cpu": cpu_name(), "cpus": os.cpu_count(),
+        "seed": args.seed, "model_dir": str(args.model_dir), "cpu": cpu_features.cpu_name(), "cpus": os.cpu_count(),
         "load_average": os.getloadavg()[0]}
     result["intervals"] = {"level": bootstrap.LEVEL, "unit": "clip", "resamples": bootstrap.RESAMPLES}
     result["targets"] = targets(result)
     return result
-
-
-def cpu_name():
-    """The CPU's model name, with its family and model numbers where /proc/cpuinfo gives them."""
-    name = cpu_features.read_cpu()[0] or "unknown CPU"
-    try:
-        fields = dict(line.split(":", 1) for line in cpu_features.CPUINFO.read_text().split("\n\n")[0].splitlines()
-                      if ":" in line)
-    except OSError:
-        return name
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    if "cpu family" in fields and "model" in fields:
-        return f"{name} (family {fields['cpu family']}, model {fields['model']})"
-    return name
 
 
 def targets(result):
@@ -449,7 +440,8 @@ def table(result):
              f"{settings['precision']}; CPU: {settings['cpu']}, {settings['cpus']} cores, load average "
              f"{settings['load_average']:.1f} at the end. Tracker: full search every {settings['detect_every']} "
              f"frames (turned every {settings['turned_every']} searches), follow confidence "
-             f"{settings['follow_confidence']}, One Euro min cutoff {settings['min_cutoff']} Hz, beta {settings['beta']}; "
+             f"{settings['follow_confidence']}, One Euro min cutoff {settings['min_cutoff']} Hz, "
+             f"beta {settings['beta']}; "
              f"model every {settings['segment_every']} frames, newest probabilities weighted "
              f"{settings['probability_weight']}.\n\n"
              + "\n".join(f"- {target}: {'met' if met else 'NOT met'}" for target, met in result["targets"].items()))

@@ -17,7 +17,7 @@ from faces import face_detection
 from faces.framing import Framer, FramedFace, classes_of
 from faces import tracking, video_files
 
-# The model runs on every SEGMENT_EVERY-th frame of a track.
+# The model runs on every SEGMENT_EVERY-th frame of the stream (and on a new track's first).
 SEGMENT_EVERY = 2
 # Weight of the newest crop probabilities in each track's running average.
 PROBABILITY_WEIGHT = 0.5
@@ -57,7 +57,7 @@ class VideoSegmenter:
     def reset(self):
         """Forget the tracks: the next frame starts a new stream."""
         self.tracker.reset()
-        self.probabilities, self.frames = {}, 0  # track id -> its averaged crop probabilities
+        self.probabilities = {}  # track id -> its averaged crop probabilities
 
     @property
     def tracks_started(self):
@@ -68,18 +68,22 @@ class VideoSegmenter:
         """(mask, faces) of an 8-bit BGR [H, W, 3] or gray [H, W] frame; `time` in seconds (default:
         frame index / fps) paces the landmark smoothing."""
         faces = self.tracker.step(frame, time)
+        index = self.tracker.frames - 1  # within the stream: the tracker starts a new one when the size changes
+        if index == 0:
+            self.probabilities = {}  # a new stream's track ids start again from 1
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         framed = [FramedTrack(face, *face_alignment.aligned_crop(gray, face.landmarks, self.size)) for face in faces]
-        photo_probs = self.framer.unframe(gray.shape, self.crop_probabilities(framed), framed, self.num_classes)
-        self.frames += 1
+        photo_probs = self.framer.unframe(gray.shape, self.crop_probabilities(framed, index), framed,
+                                          self.num_classes)
         for face in framed:
             face.measure(self.threshold)
         return classes_of(photo_probs, self.threshold), framed
 
-    def crop_probabilities(self, framed):
-        """[N, h, w, C] probabilities of the faces' crops: the model's on the frames it runs (on a new
-        track's crop on any frame), averaged with the track's earlier ones; the track's last otherwise."""
-        if self.frames % self.segment_every == 0:
+    def crop_probabilities(self, framed, index):
+        """[N, h, w, C] probabilities of the faces' crops on the stream's frame `index`: the model's on
+        the frames it runs (on a new track's crop on any frame), averaged with the track's earlier ones;
+        the track's last otherwise."""
+        if index % self.segment_every == 0:
             run = framed
         else:
             run = [face for face in framed if face.track_id not in self.probabilities]

@@ -27,6 +27,23 @@ def read_cpu(cpuinfo=CPUINFO):
     return model, flags
 
 
+def cpu_name(cpuinfo=CPUINFO):
+    """'AMD EPYC (family 25 model 17)': the model name alone does not tell one EPYC from another (the
+    benchmarks name their CPU with it); the model name alone where the numbers are not listed."""
+    model, _ = read_cpu(cpuinfo)
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return model or "unknown CPU"
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if "cpu family" not in fields or "model" not in fields:
+        return model or "unknown CPU"
+    return f"{model} (family {fields['cpu family']} model {fields['model']})"
+
+
 def bf16_flags(cpuinfo=CPUINFO):
     """The native-bf16 flags of BF16_FLAGS this CPU has, in that order."""
     flags = read_cpu(cpuinfo)[1]

@@ -56,3 +56,14 @@ def test_this_machine_is_read():
     assert model and flags
     assert cpu_features.has_native_bf16() == any(flag in flags for flag in cpu_features.BF16_FLAGS)
 
+
+
+def test_cpu_name_adds_family_and_model_where_listed(tmp_path):
+    listed = tmp_path / "cpuinfo"
+    listed.write_text("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\nflags\t\t: avx2\n\n"
+                      "processor\t: 1\ncpu family\t: 99\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n")
+    assert cpu_features.cpu_name(listed) == "AMD EPYC (family 25 model 17)"
+    bare = tmp_path / "bare"
+    bare.write_text("model name\t: Some CPU\n")
+    assert cpu_features.cpu_name(bare) == "Some CPU"
+    assert cpu_features.cpu_name(tmp_path / "missing") == "unknown CPU"

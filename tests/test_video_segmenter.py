@@ -129,3 +129,17 @@ def test_a_new_track_is_segmented_on_its_first_frame_even_between_model_frames(r
     frame, _ = frame_of(real_data, [(NAMES[0], (160, 120), 150, 0.0)])
     faces = segmenter.step(frame)[1]
     assert forward.batches == [1] and faces[0].probabilities.mean() == pytest.approx(0.2)
+
+
+def test_a_frame_of_another_size_starts_the_averages_again(real_data):
+    """The tracker starts a new stream, whose track 1 is another face than the old track 1."""
+    from faces.video_segmenter import VideoSegmenter
+    forward = CountingForward()
+    segmenter = VideoSegmenter(forward, (128, 128), 1, segment_every=2, probability_weight=0.5)
+    frame, _ = frame_of(real_data, [(NAMES[0], (160, 120), 150, 0.0)])
+    segmenter.step(frame)
+    larger = cv2.copyMakeBorder(frame, 0, 40, 0, 40, cv2.BORDER_CONSTANT, value=(120, 120, 120))
+    faces = segmenter.step(larger)[1]
+    # Frame 0 of the new stream: the model runs (0.4) and nothing of the old track 1 (0.2) is averaged in.
+    assert [face.track_id for face in faces] == [1] and forward.batches == [1, 1]
+    assert faces[0].probabilities.mean() == pytest.approx(0.4)
