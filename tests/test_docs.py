@@ -113,8 +113,6 @@ UNLISTED = {
     "README.md": {"about 10.6 hours, an estimate": "500 epochs at the 24.1 images/s it cites, worked out, not run"},
     "docs/demo.md": {"a frame every 40 ms": "the page's capture interval, a setting"},
     "docs/video.md": {"30 frames/s)": "the frame rate the clips are built at, a setting"},
-    "docs/recipes.md": {"about 1.6x as fast": "worked out from the 36-epoch table's rates; no log prints it",
-                        "85-96 img/s on its epoch": "its lowest epoch line after the first (76.6) is 85.6, not 85"},
 }
 
 
