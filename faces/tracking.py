@@ -3,7 +3,7 @@
 MTCNN's full search (face_detection.detect_faces) runs on the first frame and then every DETECT_EVERY
 frames, and only starts tracks: each face it finds that no track is on becomes one. On every other
 frame each track is followed by MTCNN's last stage (ONet) alone: a square patch around where its face
-should be (its last box moved on by its last motion), turned upright by the face's roll, gives its new
+should be (its last box moved on by its last motion, a tenth smaller: FOLLOW_SCALE), turned upright by the face's roll, gives its new
 box, landmarks and a confidence for the cost of one small network on a 48x48 patch instead of the
 whole image pyramid; a second pass on the patch around that box centres the face (FOLLOW_PASSES).
 A track lost between searches brings the next search forward to the next frame.
@@ -42,6 +42,10 @@ MIN_CUTOFF = 1.0
 BETA = 10.0
 DEFAULT_FPS = 30.0
 PATCH_SIDE = 48  # ONet's input
+# Side of ONet's patch over the side of the face's last box. ONet, fed a square of its own box, settles
+# on a framing of its own; on the validation clips a patch a tenth smaller kept the masks closest to a full
+# search's (python benchmarks/video.py --split validation --follow-scale 0.85, 0.9, 0.95 or 1).
+FOLLOW_SCALE = 0.9
 # Gray of the patch beyond the frame's edge: 0 once MTCNN normalises pixels, as its crop_and_resize pads.
 OUTSIDE = 127.5
 
@@ -58,8 +62,11 @@ class Track:
     """A face being followed: its id, where to look for it next (`centre`, `side` of the upright square,
     `angle` of its roll in radians, in frame pixels), and the filter of its landmarks."""
 
-    def __init__(self, track_id, centre, side, angle):
-        self.track_id, self.centre, self.side, self.angle = track_id, centre, side, angle
+    def __init__(self, track_id, face):
+        """A track on a face a search found: looked for next in the square of its box, upright as its eyes."""
+        x0, y0, x1, y1 = face.box
+        self.track_id, self.centre, self.side = track_id, np.array(face.centre), max(x1 - x0, y1 - y0)
+        self.angle = roll(face.landmarks)
         self.motion = np.zeros(2)  # of the centre over the last frame
         self.smoother = OneEuroFilter(MIN_CUTOFF, BETA)
 
@@ -113,10 +120,7 @@ class Tracker:
                 if face.confidence >= FOLLOW_CONFIDENCE and face_detection.covers((0, 0, width, height), face.centre)]
         kept = without_duplicates(kept)
         if self.search_due():
-            turned = self.tilted_faces and self.searches % TURNED_EVERY == 0
-            for face in face_detection.detect_faces(frame, self.min_face, self.min_confidence, turned):
-                if not face_detection.on_a_face(face, [known for _, known in kept]):
-                    kept.append((self.started(face), face))
+            kept = self.searched(frame, kept)
             self.since_search, self.searches = 0, self.searches + 1
         elif len(kept) < len(self.tracks):
             self.since_search = self.detect_every - 1  # a face lost: search the next frame
@@ -135,12 +139,14 @@ class Tracker:
         and the one after a track was lost."""
         return self.since_search is None or self.since_search >= self.detect_every
 
-    def started(self, face):
-        """A new track on a face the search found: looked for next in the square of its box, upright as its eyes."""
-        x0, y0, x1, y1 = face.box
-        track = Track(self.next_id, np.array(face.centre), max(x1 - x0, y1 - y0), roll(face.landmarks))
-        self.next_id += 1
-        return track
+    def searched(self, frame, kept):
+        """The (track, face) pairs after a full search of `frame`: a new track on each face no track is on."""
+        turned = self.tilted_faces and self.searches % TURNED_EVERY == 0
+        for face in face_detection.detect_faces(frame, self.min_face, self.min_confidence, turned):
+            if not face_detection.on_a_face(face, [known for _, known in kept]):
+                kept.append((Track(self.next_id, face), face))
+                self.next_id += 1
+        return kept
 
 
 def roll(landmarks):
@@ -183,7 +189,7 @@ def follow_once(small, scale, tracks):
     for track in tracks:
         # MTCNN's own pixel conventions, in `small`'s pixels: the box [x0, x1] is sampled at x0 + i (x1 - x0) / 47.
         centre = (track.centre + 0.5) * scale - 0.5
-        side = track.side * scale
+        side = track.side * scale * FOLLOW_SCALE
         turn = rotation(track.angle)
         stretch = (PATCH_SIDE - 1) / side
         transform = np.hstack([stretch * turn, (-stretch * turn @ centre + (PATCH_SIDE - 1) / 2)[:, None]])

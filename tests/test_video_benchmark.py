@@ -1,6 +1,7 @@
 """benchmarks/video.py: its measures on hand-made masks and tracks, its clips, and a smoke run."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -18,6 +19,26 @@ def test_flicker_counts_label_changes_only_where_the_truth_stays():
     # Frame 1 -> 2: pixel 2 changes while the truth stays: counted. True face pixels of frames 1 and 2: 3 + 3.
     assert video.flicker(predicted, truth) == {"changed": 2, "face": 6}
     assert video.flicker(truth, truth) == {"changed": 0, "face": 6}
+
+
+def test_face_frame_flicker_takes_the_faces_motion_out():
+    truth = np.zeros((128, 128), bool)
+    truth[32:96, 40:88] = True
+    pictures = {"a": (None, truth)}
+    frame_size = video.SHAPE[::-1]
+    placements = [[("a", np.array([[1.5, 0, 100.0 + 6 * t], [0, 1.5, 80.0]]))] for t in range(3)]
+    # The truth moved with the picture: its label changes in the frame, but never in the picture's own frame.
+    moving = [cv2.warpAffine(truth.astype(np.uint8), transform, frame_size, flags=cv2.INTER_NEAREST) > 0
+              for ((_, transform),) in placements]
+    assert video.flicker(moving, moving)["changed"] == 0  # the true label changes where this mask does
+    assert video.face_frame_flicker(moving, placements, pictures) == {"changed": 0, "face": 2 * truth.sum()}
+    # A mask that stays where the face was first: in the face's frame it slides by 4 pixels a frame.
+    still = [moving[0]] * 3
+    counted = video.face_frame_flicker(still, placements, pictures)
+    assert counted["changed"] == 2 * 2 * 4 * 64  # both edges of a 64-pixel-high box, 4 columns, two steps
+    # A face partly out of the frame counts only its pixels inside both frames.
+    out = [[("a", np.array([[1.5, 0, -96.0], [0, 1.5, 80.0]]))]] * 2
+    assert video.face_frame_flicker([moving[0]] * 2, out, pictures)["face"] == truth[:, 64:].sum()
 
 
 def test_overlap_pools_the_clip():
