@@ -10,6 +10,7 @@ import argparse
 import os
 import socket
 import sys
+import threading
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,6 +19,9 @@ import quiet_tensorflow  # noqa: E402,F401  (before TensorFlow: it starts withou
 
 import infer  # noqa: E402
 from runs.config import PRECISIONS, UsageError  # noqa: E402
+
+# Ctrl-C waits this long for the page to close; webcam frames still queued are then dropped, not waited for.
+CLOSE_SECONDS = 10
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 
@@ -74,8 +78,20 @@ def main(argv=None):
     except KeyboardInterrupt:
         pass
     finally:
-        page.close()
+        if not closed(page):
+            print("stopped; requests still queued were dropped", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(0)  # the server's threads would wait for the queue to drain
     return 0
+
+
+def closed(page, seconds=CLOSE_SECONDS):
+    """Whether the page closed within `seconds` (it waits for the requests in its queue, and a webcam
+    queues many frames)."""
+    closing = threading.Thread(target=page.close, daemon=True)
+    closing.start()
+    closing.join(seconds)
+    return not closing.is_alive()
 
 
 def port_problem(host, port):

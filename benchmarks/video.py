@@ -17,6 +17,8 @@ at one --precision (default fp32). Per mode:
     flicker       pixels whose predicted label changes from one frame to the next where the true label
                   does not, over the true face pixels
     frames/s      frames over the seconds of the whole clip, its first frame's full search included
+                  (each clip is one repeat: the median and min-max over clips beside the pooled figure; the
+                  targets count only beyond them, by the slowest clip)
                   (model loading and TensorFlow's tracing excluded: a warm-up clip runs first), over
                   every clip and over the two-face clips
     face-frame flicker
@@ -96,7 +98,7 @@ def parse_args(argv):
     flag("--turned-every", type=int, default=None,
          help=f"searches between turned ones (default: tracking.TURNED_EVERY, {tracking.TURNED_EVERY})")
     flag("--follow-scale", type=float, default=None,
-         help=f"side of ONet's patch over the face's last box (default: tracking.FOLLOW_SCALE, {tracking.FOLLOW_SCALE})")
+         help=f"side of ONet's patch over the face's last box (default: {tracking.FOLLOW_SCALE})")
     flag("--segment-every", type=int, default=video_segmenter.SEGMENT_EVERY,
          help=f"frames between model runs (default: video_segmenter.SEGMENT_EVERY, {video_segmenter.SEGMENT_EVERY})")
     flag("--probability-weight", type=float, default=video_segmenter.PROBABILITY_WEIGHT,
@@ -390,7 +392,10 @@ def summary(clips, args):
             "frames_per_second_two_faces": (sum(c["frames"] for c in two) / sum(c[mode]["seconds"] for c in two)
                                             if two else None),
             "returns": len(waits), "refound_frames": waits,
+            "clip_frames_per_second": spread([c["frames"] / c[mode]["seconds"] for c in clips]),
+            "clip_frames_per_second_two_faces": spread([c["frames"] / c[mode]["seconds"] for c in two]),
         }
+    result["clip_speed_ratio"] = spread([c["photo"]["seconds"] / c["video"]["seconds"] for c in clips])
     result["exact"] = {"face_iou": float(np.mean([clip_iou(clip["exact"]) for clip in clips])),
                        "flicker": pooled(clips, "exact", "flicker"),
                        "face_frame_flicker": pooled(clips, "exact", "face_frame_flicker")}
@@ -411,6 +416,13 @@ def summary(clips, args):
     return result
 
 
+def spread(values):
+    """{median, min, max} of per-clip figures (None for no clips)."""
+    if not values:
+        return None
+    return {"median": float(np.median(values)), "min": float(min(values)), "max": float(max(values))}
+
+
 def pooled(clips, mode, measure):
     """A flicker measure's changed pixels over its face pixels, pooled over clips (None without face pixels)."""
     changed, face = (sum(clip[mode][measure][key] for clip in clips) for key in ("changed", "face"))
@@ -421,16 +433,16 @@ def targets(result):
     """{target: met}: the video targets on this run's figures."""
     video, photo, ci = result["video"], result["photo"], result["face_iou_ci95"]
     waits = video["refound_frames"]
-    two_faces = video["frames_per_second_two_faces"]
+    two_faces = video["clip_frames_per_second_two_faces"]
     return {
         f"video face IoU within {TARGETS['face_iou_gap']} of photo (95% CI low end of video - photo)":
             bool(ci["video_minus_photo"][0] >= -TARGETS["face_iou_gap"]),
         f"video flicker <= {TARGETS['flicker_ratio']:g} x photo's":
             bool(video["flicker"] <= TARGETS["flicker_ratio"] * photo["flicker"]),
-        f"video frames/s >= {TARGETS['speed_ratio']:g} x photo's":
-            bool(video["frames_per_second"] >= TARGETS["speed_ratio"] * photo["frames_per_second"]),
-        f"video frames/s >= {TARGETS['frames_per_second']:g} on two-face clips ({result['settings']['precision']})":
-            bool(two_faces is not None and two_faces >= TARGETS["frames_per_second"]),
+        f"video frames/s >= {TARGETS['speed_ratio']:g} x photo's (on every clip)":
+            bool(result["clip_speed_ratio"]["min"] >= TARGETS["speed_ratio"]),
+        f"video frames/s >= {TARGETS['frames_per_second']:g} on two-face clips ({result['settings']['precision']}, "
+        "on every one)": bool(two_faces is not None and two_faces["min"] >= TARGETS["frames_per_second"]),
         f"every return re-found within {TARGETS['refound_frames']} frames":
             bool(waits and all(w is not None and w <= TARGETS["refound_frames"] for w in waits)),
         "no track jumps": video["track_jumps"] == 0,
@@ -446,6 +458,15 @@ def waits_text(waits):
     return text + (f", {missed} never" if missed else "")
 
 
+def spread_text(figures, unit=""):
+    return f"{figures['median']:.1f}{unit} ({figures['min']:.1f}-{figures['max']:.1f}{unit})"
+
+
+def speed_text(pooled_figure, figures):
+    """A pooled frames/s with its clips' median and min-max."""
+    return "-" if figures is None else f"{pooled_figure:.1f}; {spread_text(figures)}"
+
+
 def table(result):
     video, photo, ci = result["video"], result["photo"], result["face_iou_ci95"]
     settings = result["settings"]
@@ -458,10 +479,13 @@ def table(result):
         + " | ".join(f"{100 * result[m]['flicker']:.2f}%" for m in MODES) + " |",
         "| flicker in the faces' own frames (jitter, the faces' motion taken out) | "
         + " | ".join(f"{100 * result[m]['face_frame_flicker']:.2f}%" for m in MODES) + " |",
-        "| frames/s, all clips | " + " | ".join(f"{result[m]['frames_per_second']:.1f}" for m in MODES) + " |",
-        "| frames/s, two-face clips | "
-        + " | ".join("-" if result[m]["frames_per_second_two_faces"] is None
-                     else f"{result[m]['frames_per_second_two_faces']:.1f}" for m in MODES) + " |",
+        "| frames/s, all clips (median, min-max over clips) | "
+        + " | ".join(speed_text(result[m]["frames_per_second"], result[m]["clip_frames_per_second"]) for m in MODES)
+        + " |",
+        "| frames/s, two-face clips (median, min-max over clips) | "
+        + " | ".join(speed_text(result[m]["frames_per_second_two_faces"],
+                                result[m]["clip_frames_per_second_two_faces"]) for m in MODES) + " |",
+        f"| video over photo frames/s per clip, median (min-max) | {spread_text(result['clip_speed_ratio'], 'x')} | |",
         "| a face that left and came back | " + " | ".join(waits_text(result[m]["refound_frames"]) for m in MODES)
         + " |",
         f"| tracks (track jumps) | {video['tracks']} ({video['track_jumps']}) | |",

@@ -41,3 +41,23 @@ def test_wrong_model_dir(tmp_path):
     message = one_sentence(result)
     assert message.startswith("error: ") and str(tmp_path / "nowhere") in message
     assert result.stdout == ""  # nothing served
+
+
+def test_ctrl_c_waits_for_the_page_to_close_only_so_long():
+    """A webcam queues many frames, which page.close() would wait for: app.py gives it CLOSE_SECONDS."""
+    import threading
+    import app
+
+    class Page:
+        def __init__(self):
+            self.release = threading.Event()
+
+        def close(self):
+            self.release.wait(30)
+
+    stuck = Page()
+    assert app.closed(stuck, seconds=0.2) is False
+    stuck.release.set()
+    quick = Page()
+    quick.release.set()
+    assert app.closed(quick, seconds=5) is True

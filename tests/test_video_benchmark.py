@@ -92,7 +92,23 @@ def test_a_smoke_run_prints_consistent_figures(capsys):
         assert result[mode]["frames_per_second"] > 0
         assert result["face_iou"][mode] == pytest.approx(np.mean([clip[mode] for clip in result["per_clip"]]), abs=1e-4)
     assert result["video"]["tracks"] >= 3 and result["video"]["track_jumps"] == 0
-    assert len(result["targets"]) == 6 and "| frames/s, two-face clips |" in table
+    assert len(result["targets"]) == 6 and "| frames/s, two-face clips (median, min-max over clips) |" in table
+    two = result["video"]["clip_frames_per_second_two_faces"]
+    assert two["min"] <= two["median"] <= two["max"] and two["min"] <= result["video"]["frames_per_second_two_faces"]
+
+
+def test_speed_targets_count_only_when_the_slowest_clip_meets_them():
+    def result(slowest):
+        clips = {"median": 40.0, "min": slowest, "max": 45.0}
+        return {"video": {"clip_frames_per_second_two_faces": clips, "refound_frames": [0], "track_jumps": 0,
+                          "flicker": 0.06},
+                "photo": {"flicker": 0.07}, "clip_speed_ratio": {"median": 3.5, "min": slowest / 10, "max": 4.0},
+                "face_iou_ci95": {"video_minus_photo": [-0.01, 0.0]}, "settings": {"precision": "fp32"}}
+
+    assert video.spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0} and video.spread([]) is None
+    met = [target for target, ok in video.targets(result(31.0)).items() if ok and "frames/s" in target]
+    assert len(met) == 2
+    assert not any(ok for target, ok in video.targets(result(29.0)).items() if "frames/s" in target)
 
 
 def test_bad_settings_are_refused(capsys):
