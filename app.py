@@ -81,7 +81,9 @@ def main(argv=None):
         if not closed(page):
             print("stopped; requests still queued were dropped", file=sys.stderr, flush=True)
             sys.stdout.flush()
-            os._exit(0)  # the server's threads would wait for the queue to drain
+            # The server's threads would wait for the queue to drain. Ctrl-C is a clean stop; anything
+            # else that ended block_thread is still a failure.
+            os._exit(0 if sys.exc_info()[0] is None else 1)
     return 0
 
 

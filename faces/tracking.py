@@ -3,10 +3,10 @@
 MTCNN's full search (face_detection.detect_faces) runs on the first frame and then every DETECT_EVERY
 frames, and only starts tracks: each face it finds that no track is on becomes one. On every other
 frame each track is followed by MTCNN's last stage (ONet) alone: a square patch around where its face
-should be (its last box moved on by its last motion, a tenth smaller: FOLLOW_SCALE), turned upright by the face's roll, gives its new
-box, landmarks and a confidence for the cost of one small network on a 48x48 patch instead of the
-whole image pyramid; a second pass on the patch around that box centres the face (FOLLOW_PASSES).
-A track lost between searches brings the next search forward to the next frame.
+should be (its last box moved on by its last motion, a tenth smaller: FOLLOW_SCALE), turned upright by
+the face's roll, gives its new box, landmarks and a confidence for the cost of one small network on a
+48x48 patch instead of the whole image pyramid; a second pass on the patch around that box centres the
+face (FOLLOW_PASSES). A track lost between searches brings the next search forward to the next frame.
 ONet was trained on upright faces, so the turned patch also follows faces tilted further than the
 upright search finds. A track whose face ONet is no longer sure of (FOLLOW_CONFIDENCE) is dropped; its
 face is found again by a later search, under a new id. The landmarks, which frame the face for the
