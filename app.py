@@ -80,10 +80,6 @@ def main(argv=None):
     finally:
         if not closed(page):
             print("stopped; requests still queued were dropped", file=sys.stderr, flush=True)
-            sys.stdout.flush()
-            # The server's threads would wait for the queue to drain. Ctrl-C is a clean stop; anything
-            # else that ended block_thread is still a failure.
-            os._exit(0 if sys.exc_info()[0] is None else 1)
     return 0
 
 
@@ -108,4 +104,9 @@ def port_problem(host, port):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Without waiting for the threads Gradio and the webcam stream leave behind (not daemons): once the
+    # page is closed nothing they do is wanted, and waiting for them kept Ctrl-C from ending the process.
+    os._exit(status)
