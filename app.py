@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -74,7 +75,9 @@ def main(argv=None):
     if page.share_url:
         print(f"public link: {page.share_url}", flush=True)
     try:
-        page.block_thread()
+        # Not page.block_thread(): on Ctrl-C it closes the server itself, waiting for every queued frame.
+        while page.is_running:
+            time.sleep(0.1)
     except KeyboardInterrupt:
         pass
     finally:
