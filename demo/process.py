@@ -17,6 +17,13 @@ def free_port(host="127.0.0.1"):
         return probe.getsockname()[1]
 
 
+def takes_ctrl_c():
+    """In the child before it runs: SIGINT back to its default. Started from a background job (nohup, `&`, a CI
+    runner's shell) a process inherits SIGINT ignored; Python then raises no KeyboardInterrupt, and Ctrl-C (or
+    DemoProcess.stop) would not stop app.py."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class DemoProcess:
     """app.py serving on 127.0.0.1 at a free port; `url`, `process`, and its `stdout` / `stderr` lines."""
 
@@ -24,7 +31,8 @@ class DemoProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.process = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port), *args], cwd=ROOT,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                        preexec_fn=takes_ctrl_c)
         self.stdout, self.stderr = [], []
         for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
             threading.Thread(target=lambda s=stream, out=lines: out.extend(iter(s.readline, "")), daemon=True).start()

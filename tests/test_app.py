@@ -61,3 +61,18 @@ def test_ctrl_c_waits_for_the_page_to_close_only_so_long():
     quick = Page()
     quick.release.set()
     assert app.closed(quick, seconds=5) is True
+
+
+def test_the_demo_process_takes_ctrl_c_even_when_started_with_it_ignored():
+    """A background job (nohup, `&`, a CI runner's shell) starts with SIGINT ignored, and its children inherit
+    that: DemoProcess's child must get it back, or stop() cannot stop app.py."""
+    import signal
+    from demo.process import takes_ctrl_c
+    ask = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"]
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        inherited = subprocess.run(ask, capture_output=True, text=True, timeout=60).stdout.strip()
+        restored = subprocess.run(ask, capture_output=True, text=True, timeout=60, preexec_fn=takes_ctrl_c).stdout
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert inherited == "False" and restored.strip() == "True"
