@@ -69,7 +69,8 @@ def build(segmenter):
                 current = current or LiveView(segmenter)
                 if frame is None:
                     return None, "", current
-                return *current.frame(frame, label, tilted_faces), current
+                overlay, status = current.frame(frame, label, tilted_faces)
+                return current.frame_file(overlay), status, current
 
             camera.stream(live_frame, [camera, model, tilted, view], [live, live_status, view], api_name="live",
                           stream_every=LIVE_FRAME_SECONDS, time_limit=LIVE_SECONDS, concurrency_limit=4)

@@ -22,6 +22,7 @@ FACE, FACE_HAIR = "face", "face + hair"
 SHIPPED = {FACE: infer.DEFAULT_MODEL_DIR, FACE_HAIR: infer.DEFAULT_MODEL_DIR / "classes3"}
 # Downloads stay this long (a visitor downloads right away), then the next request removes them.
 KEEP_OUTPUTS_SECONDS = 3600
+LIVE_JPEG_QUALITY = 90
 
 
 class Segmenter:
@@ -54,8 +55,9 @@ class Segmenter:
         return mask, faces, time.perf_counter() - started
 
     def photo(self, image, name, label=FACE, tilted_faces=True, whole_image=False):
-        """What the page shows for a photo: the overlay (RGB), the paths of `<stem>_mask.png` (infer.py's
-        values: 0/255 for a face model, class ids for face + hair) and `<stem>_faces.json`, and a summary."""
+        """What the page shows for a photo, in a folder of this request's own: the paths of `<stem>_overlay.png`,
+        `<stem>_mask.png` (infer.py's values: 0/255 for a face model, class ids for face + hair) and
+        `<stem>_faces.json`, and a summary."""
         mask, faces, seconds = self.segment(image, label, tilted_faces, whole_image)
         color = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         overlay = overlay_image(color, mask, faces)
@@ -66,8 +68,8 @@ class Segmenter:
         document = {"photo": name, "height": image.shape[0], "width": image.shape[1],
                     "faces": [face.summary() for face in faces]}
         json_path.write_text(json.dumps(document, indent=1) + "\n")
-        return (cv2.cvtColor(overlay, cv2.COLOR_BGR2RGB), str(mask_path), str(json_path),
-                describe(faces, seconds, whole_image))
+        overlay_path = image_file(folder / f"{stem}_overlay.png", overlay)
+        return overlay_path, str(mask_path), str(json_path), describe(faces, seconds, whole_image)
 
     def fresh_folder(self):
         """A new folder for one request's downloads; older ones past KEEP_OUTPUTS_SECONDS are removed."""
@@ -84,6 +86,18 @@ class Segmenter:
         return folder
 
 
+def image_file(path, bgr, *params):
+    """`bgr` written to `path` (PNG or JPEG by its suffix), for the page to show: str(path).
+
+    The page hands Gradio files, not arrays. Gradio 6 saves an array under a name made from its content
+    and rewrites that file each time (processing_utils.save_pil_to_cache), so two visitors' identical
+    overlays (the same photo at once), or identical webcam frames, truncate a file another download is
+    reading. A file of our own is copied into Gradio's cache under a temporary name and renamed (atomic)."""
+    if not cv2.imwrite(str(path), bgr, list(params)):
+        raise OSError(f"cannot write {path}")
+    return str(path)
+
+
 class LiveView:
     """One visitor's webcam stream: faces tracked from frame to frame (infer.VideoSegmenter, as infer.py does
     for a clip), each frame segmented as it comes, and the rate frames are answered at."""
@@ -92,6 +106,7 @@ class LiveView:
         self.segmenter = segmenter
         self.stream, self.settings, self.started = None, None, None
         self.answered = []  # perf_counter() of recent answers, for the rate shown
+        self.folder, self.frames = None, 0  # this stream's frame files, the last two kept
 
     def frame(self, rgb, label=FACE, tilted_faces=True):
         """(overlay RGB, status line) of one camera frame (RGB, as the browser sends it); each face's
@@ -109,6 +124,16 @@ class LiveView:
         rate = f", {(len(self.answered) - 1) / span:.1f} frames/s" if span > 0 else ""
         overlay = overlay_image(bgr, mask, faces, [face.track_id for face in faces])
         return cv2.cvtColor(overlay, cv2.COLOR_BGR2RGB), f"{describe(faces, seconds)}{rate}"
+
+    def frame_file(self, rgb):
+        """The overlay of a frame as a JPEG of its own (see image_file); the one from two frames before is removed
+        (Gradio has copied it by then: a stream's frames are answered one after another)."""
+        if self.folder is None:
+            self.folder = self.segmenter.fresh_folder()
+        self.frames += 1
+        (self.folder / f"frame_{self.frames - 2}.jpg").unlink(missing_ok=True)
+        return image_file(self.folder / f"frame_{self.frames}.jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                          cv2.IMWRITE_JPEG_QUALITY, LIVE_JPEG_QUALITY)
 
 
 def describe(faces, seconds, whole_image=False):

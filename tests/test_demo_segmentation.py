@@ -2,6 +2,7 @@
 import json
 import os
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -52,7 +53,8 @@ def test_photo_outputs_are_infer_outputs(segmenter, infer_outputs, label, photo)
     assert np.mean(mask != expected_mask) < 1e-3
     assert set(np.unique(mask)) == ({0, 255} if label == FACE else {0, 1, 2})
     expected_overlay = cv2.imread(f"{written}_overlay.png")
-    assert np.mean(np.any(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR) != expected_overlay, axis=-1)) < 1e-3
+    assert Path(overlay).parent == Path(mask_path).parent == Path(json_path).parent  # the request's own folder
+    assert np.mean(np.any(cv2.imread(overlay) != expected_overlay, axis=-1)) < 1e-3
     faces = json.loads(open(json_path).read())
     expected = json.loads(open(f"{written}_faces.json").read())
     assert (faces["height"], faces["width"]) == (expected["height"], expected["width"])
@@ -67,7 +69,7 @@ def test_the_tint_lies_on_the_face(segmenter):
     image = cv2.imread(str(ASTRONAUT))
     overlay, mask_path, _, _ = segmenter.photo(image, "astronaut.png", FACE)
     mask = cv2.imread(mask_path, cv2.IMREAD_GRAYSCALE) > 0
-    changed = np.any(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR) != image, axis=-1)
+    changed = np.any(cv2.imread(overlay) != image, axis=-1)
     assert mask.sum() > 0.02 * mask.size  # the face fills a good part of this portrait
     assert changed[mask].mean() > 0.95  # tinted where the mask is
     assert changed[~mask].mean() < 0.01  # and elsewhere only the box and its number
@@ -89,7 +91,7 @@ def test_whole_image_mode_and_upright_search(segmenter):
 def test_gray_photo(segmenter):
     gray = cv2.imread(str(ASTRONAUT), cv2.IMREAD_GRAYSCALE)
     overlay, mask_path, _, summary = segmenter.photo(gray, "gray.png", FACE)
-    assert overlay.shape == (*gray.shape, 3)
+    assert cv2.imread(overlay, cv2.IMREAD_UNCHANGED).shape == (*gray.shape, 3)
     assert summary.startswith("1 face found")
 
 
@@ -118,3 +120,21 @@ def test_old_downloads_are_removed(segmenter):
     recent = segmenter.fresh_folder()
     newer = segmenter.fresh_folder()
     assert not old.exists() and recent.exists() and newer.exists() and recent != newer
+
+
+def test_each_photo_and_frame_gets_files_of_its_own(segmenter):
+    """Gradio rewrites an array's file under a name made from its content, so two identical answers at once
+    would truncate a file being downloaded: the page hands it distinct files instead (image_file)."""
+    image = cv2.imread(str(ASTRONAUT))
+    first, second = (segmenter.photo(image, "astronaut.png", FACE)[0] for _ in range(2))
+    assert first != second and Path(first).name == Path(second).name == "astronaut_overlay.png"
+    assert open(first, "rb").read() == open(second, "rb").read()  # the same answer, in two files
+    view = LiveView(segmenter)
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    paths = [view.frame_file(view.frame(rgb)[0]) for _ in range(4)]
+    assert len(set(paths)) == 4 and [Path(p).exists() for p in paths] == [False, False, True, True]
+    overlay, _ = view.frame(rgb)
+    shown = cv2.imread(view.frame_file(overlay))
+    def error(expected):
+        return np.abs(shown.astype(int) - expected).mean()
+    assert error(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)) < 4 and error(overlay) > 8  # a JPEG of it, not swapped
