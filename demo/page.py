@@ -39,7 +39,7 @@ def build(segmenter):
             with gr.Row():
                 photo = gr.Image(sources=["upload", "clipboard", "webcam"], type="filepath", format="png",
                                  label="Photo", elem_id="photo")
-                overlay = gr.Image(format="png", label="Faces", interactive=False, elem_id="overlay")
+                overlay = gr.Image(label="Faces", interactive=False, elem_id="overlay")
             button = gr.Button("Segment", variant="primary", elem_id="segment")
             summary = gr.Textbox(label="Found", interactive=False, elem_id="summary")
             with gr.Row():
@@ -61,7 +61,7 @@ def build(segmenter):
                         "frames that arrive while one is being segmented are dropped, not queued.")
             with gr.Row():
                 camera = gr.Image(sources=["webcam"], streaming=True, label="Camera", elem_id="camera")
-                live = gr.Image(format="jpeg", label="Faces, live", interactive=False, elem_id="live")
+                live = gr.Image(label="Faces, live", interactive=False, elem_id="live")
             live_status = gr.Textbox(label="Live", interactive=False, elem_id="live-status")
             view = gr.State()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faces.photo_outputs import mask_values, overlay_image, write_png
+from faces.photo_outputs import mask_values, overlay_image, write_image
 import infer
 
 FACE, FACE_HAIR = "face", "face + hair"
@@ -23,6 +23,10 @@ SHIPPED = {FACE: infer.DEFAULT_MODEL_DIR, FACE_HAIR: infer.DEFAULT_MODEL_DIR / "
 # Downloads stay this long (a visitor downloads right away), then the next request removes them.
 KEEP_OUTPUTS_SECONDS = 3600
 LIVE_JPEG_QUALITY = 90
+# GRADIO_FILES: the page hands Gradio image files, not arrays. Gradio 6 saves an array under a name made from
+# its content and rewrites that file each time (processing_utils.save_pil_to_cache), so two visitors' identical
+# overlays (the same photo at once), or identical webcam frames, truncated a file another download was reading.
+# A file of our own is copied into Gradio's cache under a temporary name and renamed into place.
 
 
 class Segmenter:
@@ -64,12 +68,14 @@ class Segmenter:
         folder = self.fresh_folder()
         stem = Path(name).stem or "photo"
         mask_path, json_path = folder / f"{stem}_mask.png", folder / f"{stem}_faces.json"
-        write_png(mask_path, mask_values(mask, self.num_classes[label]))
+        write_image(mask_path, mask_values(mask, self.num_classes[label]))
         document = {"photo": name, "height": image.shape[0], "width": image.shape[1],
                     "faces": [face.summary() for face in faces]}
         json_path.write_text(json.dumps(document, indent=1) + "\n")
-        overlay_path = image_file(folder / f"{stem}_overlay.png", overlay)
-        return overlay_path, str(mask_path), str(json_path), describe(faces, seconds, whole_image)
+        # The overlay too as a file of this request's own, not an array: see GRADIO_FILES.
+        overlay_path = folder / f"{stem}_overlay.png"
+        write_image(overlay_path, overlay)
+        return str(overlay_path), str(mask_path), str(json_path), describe(faces, seconds, whole_image)
 
     def fresh_folder(self):
         """A new folder for one request's downloads; older ones past KEEP_OUTPUTS_SECONDS are removed."""
@@ -84,18 +90,6 @@ class Segmenter:
         folder = self.outputs / uuid.uuid4().hex
         folder.mkdir()
         return folder
-
-
-def image_file(path, bgr, *params):
-    """`bgr` written to `path` (PNG or JPEG by its suffix), for the page to show: str(path).
-
-    The page hands Gradio files, not arrays. Gradio 6 saves an array under a name made from its content
-    and rewrites that file each time (processing_utils.save_pil_to_cache), so two visitors' identical
-    overlays (the same photo at once), or identical webcam frames, truncate a file another download is
-    reading. A file of our own is copied into Gradio's cache under a temporary name and renamed (atomic)."""
-    if not cv2.imwrite(str(path), bgr, list(params)):
-        raise OSError(f"cannot write {path}")
-    return str(path)
 
 
 class LiveView:
@@ -126,14 +120,15 @@ class LiveView:
         return cv2.cvtColor(overlay, cv2.COLOR_BGR2RGB), f"{describe(faces, seconds)}{rate}"
 
     def frame_file(self, rgb):
-        """The overlay of a frame as a JPEG of its own (see image_file); the one from two frames before is removed
-        (Gradio has copied it by then: a stream's frames are answered one after another)."""
+        """The path of a frame's overlay as a JPEG of its own (see GRADIO_FILES); the one from two frames before is
+        removed (Gradio has copied it by then: a stream's frames are answered one after another)."""
         if self.folder is None:
             self.folder = self.segmenter.fresh_folder()
         self.frames += 1
         (self.folder / f"frame_{self.frames - 2}.jpg").unlink(missing_ok=True)
-        return image_file(self.folder / f"frame_{self.frames}.jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                          cv2.IMWRITE_JPEG_QUALITY, LIVE_JPEG_QUALITY)
+        path = self.folder / f"frame_{self.frames}.jpg"
+        write_image(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), cv2.IMWRITE_JPEG_QUALITY, LIVE_JPEG_QUALITY)
+        return str(path)
 
 
 def describe(faces, seconds, whole_image=False):

@@ -45,7 +45,7 @@ class Writer:
                 outputs[f"face{number}_crop_mask"] = self.mask_image(classes_of(face.probabilities, self.threshold))
         try:
             for kind, image in outputs.items():
-                write_png(Path(f"{photo.job.target}_{kind}.png"), image)
+                write_image(Path(f"{photo.job.target}_{kind}.png"), image)
             if self.faces_json:
                 document = {"photo": str(photo.job.source), "height": photo.shape[0], "width": photo.shape[1],
                             "faces": [face.summary() for face in photo.faces]}
@@ -78,11 +78,12 @@ def overlay_image(color, classes, faces, numbers=None):
     return image
 
 
-def write_png(path, image):
-    """Encode and write atomically."""
-    ok, encoded = cv2.imencode(".png", image)
+def write_image(path, image, *params):
+    """Encode in the format of the path's suffix (.png, .jpg; OpenCV's `params`, e.g. JPEG quality) and write
+    atomically."""
+    ok, encoded = cv2.imencode(path.suffix, image, list(params))
     if not ok:
-        raise OSError(0, "PNG encoding failed", str(path))
+        raise OSError(0, f"{path.suffix} encoding failed", str(path))
     write_atomically(path, encoded.tobytes())
 
 

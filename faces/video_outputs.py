@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from faces.photo_outputs import mask_values, overlay_image, write_png
+from faces.photo_outputs import mask_values, overlay_image, write_image
 from faces.video_files import VideoFileError, VideoReader, VideoWriter
 
 AHEAD = 4  # frames decoded ahead of the model, and frames waiting to be written
@@ -146,7 +146,7 @@ class ClipOutputs:
         if self.overlay is not None:
             self.overlay.write(overlay_image(frame, classes, faces, [face.track_id for face in faces]))
         if self.frames is not None:
-            write_png(self.frames / f"{index:06d}.png", mask_values(classes, self.num_classes))
+            write_image(self.frames / f"{index:06d}.png", mask_values(classes, self.num_classes))
         if self.json is not None:
             entry = {"frame": index, "faces": [face.summary() for face in faces]}
             self.json_file.write(f"{self.separator}{json.dumps(entry)}")

@@ -124,7 +124,7 @@ def test_old_downloads_are_removed(segmenter):
 
 def test_each_photo_and_frame_gets_files_of_its_own(segmenter):
     """Gradio rewrites an array's file under a name made from its content, so two identical answers at once
-    would truncate a file being downloaded: the page hands it distinct files instead (image_file)."""
+    would truncate a file being downloaded: the page hands it distinct files instead (GRADIO_FILES)."""
     image = cv2.imread(str(ASTRONAUT))
     first, second = (segmenter.photo(image, "astronaut.png", FACE)[0] for _ in range(2))
     assert first != second and Path(first).name == Path(second).name == "astronaut_overlay.png"
